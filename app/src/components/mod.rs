@@ -1,0 +1,6 @@
+//! The dashboard's building blocks, so every page looks and behaves the same.
+pub mod dialog;
+pub mod feedback;
+pub mod form;
+pub mod layout;
+pub mod time;

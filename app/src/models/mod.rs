@@ -1,0 +1,3 @@
+//! H-MAS's own models, shared by the dashboard and the server. Validation lives here once.
+pub mod user;
+pub mod validate;

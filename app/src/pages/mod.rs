@@ -1,0 +1,6 @@
+pub mod login;
+pub mod not_found;
+pub mod overview;
+pub mod placeholder;
+pub mod shell;
+pub mod users;

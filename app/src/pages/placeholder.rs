@@ -1,0 +1,71 @@
+//! Sections whose features are not in this version yet. They say so plainly and show nothing made up.
+use crate::components::feedback::EmptyState;
+use crate::components::layout::PageHeader;
+use leptos::prelude::*;
+use leptos_meta::Title;
+
+#[component]
+fn NotYet(title: &'static str, subtitle: &'static str, what: &'static str) -> impl IntoView {
+    view! {
+        <Title text=title/>
+        <PageHeader title=title subtitle=subtitle/>
+        <div class="card">
+            <EmptyState title="Not available in this version yet" body=what/>
+        </div>
+    }
+}
+
+#[component]
+pub fn ClustersPage() -> impl IntoView {
+    view! {
+        <NotYet
+            title="Clusters"
+            subtitle="Member clusters registered in the hub, with their GPUs."
+            what="Registering and releasing Kubernetes clusters from a kubeconfig is not part of this version. Nothing is registered."
+        />
+    }
+}
+
+#[component]
+pub fn DeploymentsPage() -> impl IntoView {
+    view! {
+        <NotYet
+            title="Deployments"
+            subtitle="Model instances served by Ollama, vLLM, TGI or llama.cpp."
+            what="Deploying models to clusters is not part of this version. No instances exist."
+        />
+    }
+}
+
+#[component]
+pub fn PoliciesPage() -> impl IntoView {
+    view! {
+        <NotYet
+            title="Policies"
+            subtitle="Placement strategies, resource profiles and failover policies."
+            what="Policy management is not part of this version. No policies exist."
+        />
+    }
+}
+
+#[component]
+pub fn PlaygroundPage() -> impl IntoView {
+    view! {
+        <NotYet
+            title="Playground"
+            subtitle="Chat with a deployed model."
+            what="The playground needs deployed models and the inference gateway, which are not part of this version."
+        />
+    }
+}
+
+#[component]
+pub fn KeysPage() -> impl IntoView {
+    view! {
+        <NotYet
+            title="API keys"
+            subtitle="Keys for the OpenAI-compatible endpoint."
+            what="API keys come with the inference gateway, which is not part of this version. No keys exist."
+        />
+    }
+}

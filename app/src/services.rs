@@ -1,0 +1,37 @@
+//! Server-side work behind one trait per domain. Declared here so server fns stay thin and the
+//! `app` crate never sees the database; implemented in the `server` crate.
+
+use crate::error::AppError;
+use crate::models::user::{LoginInput, NewUser, Role, SessionUser, SetPasswordInput, UserView};
+use async_trait::async_trait;
+use std::sync::Arc;
+
+pub struct LoginOutcome {
+    pub user: SessionUser,
+    /// The `Set-Cookie` header value that starts the session.
+    pub set_cookie: String,
+}
+
+#[async_trait]
+pub trait AuthService: Send + Sync {
+    async fn login(&self, input: &LoginInput) -> Result<LoginOutcome, AppError>;
+    /// Ends the session named by the request's cookie; returns the `Set-Cookie` that clears it.
+    async fn logout(&self, headers: &http::HeaderMap) -> Result<String, AppError>;
+}
+
+#[async_trait]
+pub trait UsersService: Send + Sync {
+    async fn list(&self) -> Result<Vec<UserView>, AppError>;
+    async fn create(&self, actor: &SessionUser, input: NewUser) -> Result<UserView, AppError>;
+    async fn set_role(&self, actor: &SessionUser, id: &str, role: Role) -> Result<UserView, AppError>;
+    async fn set_disabled(&self, actor: &SessionUser, id: &str, disabled: bool) -> Result<UserView, AppError>;
+    /// Returns the new password when the server generated it (shown once).
+    async fn set_password(&self, actor: &SessionUser, input: SetPasswordInput) -> Result<Option<String>, AppError>;
+}
+
+/// Everything server fns may call, provided to them through Leptos context.
+#[derive(Clone)]
+pub struct Services {
+    pub auth: Arc<dyn AuthService>,
+    pub users: Arc<dyn UsersService>,
+}

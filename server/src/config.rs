@@ -1,0 +1,184 @@
+//! Command line, `HMAS_*` environment and an optional TOML file, resolved once into `Settings`.
+//! Precedence: flag or environment variable, then the file, then the default.
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use serde::Deserialize;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "hmas",
+    version,
+    about = "H-MAS: serve AI models on GPU clusters through a Karmada hub",
+    long_about = "H-MAS registers Kubernetes clusters into a Karmada hub, deploys model servers to them and \
+puts one authenticated, OpenAI-compatible endpoint in front of every model.\n\n\
+Without a command it runs `serve`. Every option can also come from an HMAS_* environment variable \
+or from a TOML file given with --config (keys are the option names with '_' for '-').",
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    /// TOML file with settings (lowest precedence after built-in defaults).
+    #[arg(long, env = "HMAS_CONFIG", global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    #[command(flatten)]
+    pub serve: ServeArgs,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the dashboard, the API and the embedded services (the default).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate(DbArgs),
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct DbArgs {
+    /// Where H-MAS keeps its data (SQLite database, keys). Default: ./data
+    #[arg(long, env = "HMAS_DATA_DIR", value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// sqlite://FILE or postgres://USER@HOST/DB. Default: SQLite in the data directory.
+    #[arg(long, env = "HMAS_DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct ServeArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// Address to listen on. Default: 127.0.0.1:3000
+    #[arg(long, env = "HMAS_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<SocketAddr>,
+    /// Directory with the built site (pkg/, favicon). Default: target/site
+    #[arg(long, env = "HMAS_SITE_ROOT", value_name = "DIR")]
+    pub site_root: Option<PathBuf>,
+    /// Log format. Default: text
+    #[arg(long, env = "HMAS_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Mark session cookies Secure (set this when H-MAS is served over HTTPS).
+    #[arg(long, env = "HMAS_SECURE_COOKIES", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub secure_cookies: Option<bool>,
+    /// How long a sign-in lasts, in hours. Default: 12
+    #[arg(long, env = "HMAS_SESSION_TTL_HOURS", value_name = "HOURS")]
+    pub session_ttl_hours: Option<u64>,
+    /// Require `Authorization: Bearer <token>` on /metrics.
+    #[arg(long, env = "HMAS_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// The TOML file's shape. Unknown keys are an error, so a typo does not pass silently.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    addr: Option<SocketAddr>,
+    data_dir: Option<PathBuf>,
+    database_url: Option<String>,
+    site_root: Option<PathBuf>,
+    log_format: Option<LogFormat>,
+    secure_cookies: Option<bool>,
+    session_ttl_hours: Option<u64>,
+    metrics_token: Option<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub addr: SocketAddr,
+    pub data_dir: PathBuf,
+    pub database_url: String,
+    pub site_root: PathBuf,
+    pub log_format: LogFormat,
+    pub secure_cookies: bool,
+    pub session_ttl: Duration,
+    pub metrics_token: Option<String>,
+}
+
+impl Settings {
+    pub fn resolve(config: Option<&Path>, args: &ServeArgs) -> Result<Settings, String> {
+        let file = match config {
+            None => FileConfig::default(),
+            Some(p) => {
+                let text = std::fs::read_to_string(p).map_err(|e| format!("config file {}: {e}", p.display()))?;
+                toml::from_str(&text).map_err(|e| format!("config file {}: {e}", p.display()))?
+            }
+        };
+        let data_dir = args.db.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
+        let database_url = args
+            .db
+            .database_url
+            .clone()
+            .or(file.database_url)
+            .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("hmas.db").display()));
+        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")) {
+            return Err("database-url: must start with sqlite:// or postgres://".into());
+        }
+        let ttl_hours = args.session_ttl_hours.or(file.session_ttl_hours).unwrap_or(12);
+        if !(1..=24 * 90).contains(&ttl_hours) {
+            return Err("session-ttl-hours: must be between 1 and 2160".into());
+        }
+        Ok(Settings {
+            addr: args.addr.or(file.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
+            data_dir,
+            database_url,
+            site_root: args.site_root.clone().or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
+            log_format: args.log_format.or(file.log_format).unwrap_or_default(),
+            secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
+            session_ttl: Duration::from_secs(ttl_hours * 3600),
+            metrics_token: args.metrics_token.clone().or(file.metrics_token).filter(|t| !t.is_empty()),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "addr = \"127.0.0.1:4000\"\ndata_dir = \"/tmp/x\"\nsession_ttl_hours = 2").unwrap();
+        let args = ServeArgs { addr: Some("127.0.0.1:5000".parse().unwrap()), ..Default::default() };
+        let s = Settings::resolve(Some(f.path()), &args).unwrap();
+        assert_eq!(s.addr.port(), 5000);
+        assert_eq!(s.data_dir, PathBuf::from("/tmp/x"));
+        assert_eq!(s.database_url, "sqlite:///tmp/x/hmas.db");
+        assert_eq!(s.session_ttl, Duration::from_secs(7200));
+        let d = Settings::resolve(None, &ServeArgs::default()).unwrap();
+        assert_eq!(d.addr.port(), 3000);
+        assert!(!d.secure_cookies);
+    }
+
+    #[test]
+    fn bad_settings_name_the_key() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        writeln!(f, "adress = \"x\"").unwrap();
+        let e = Settings::resolve(Some(f.path()), &ServeArgs::default()).unwrap_err();
+        assert!(e.contains("adress"), "{e}");
+        let args = ServeArgs { db: DbArgs { database_url: Some("mysql://x".into()), ..Default::default() }, ..Default::default() };
+        assert!(Settings::resolve(None, &args).unwrap_err().starts_with("database-url"));
+        let args = ServeArgs { session_ttl_hours: Some(0), ..Default::default() };
+        assert!(Settings::resolve(None, &args).unwrap_err().starts_with("session-ttl-hours"));
+    }
+
+    #[test]
+    fn cli_parses() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
+        let c = Cli::try_parse_from(["hmas", "serve", "--addr", "127.0.0.1:1"]).unwrap();
+        assert!(matches!(c.command, Some(Command::Serve(_))));
+        let c = Cli::try_parse_from(["hmas", "--addr", "127.0.0.1:2"]).unwrap();
+        assert!(c.command.is_none() && c.serve.addr.is_some());
+        assert!(Cli::try_parse_from(["hmas", "--addr", "nope"]).is_err());
+    }
+}

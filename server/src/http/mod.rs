@@ -1,0 +1,96 @@
+//! The router: health, metrics, server fns under /api, the SSR dashboard and static files, and
+//! the middleware every request passes (outermost first): trace → request id → auth → metrics.
+pub mod errors;
+mod request_id;
+
+use crate::auth::layer::require_session;
+use crate::auth::AuthServiceImpl;
+use crate::metrics::{self, Metrics};
+use crate::store::Store;
+use app::error::AppError;
+use app::services::Services;
+use app::{shell, App};
+use axum::body::Body;
+use axum::extract::{FromRef, State};
+use axum::http::Request;
+use axum::middleware::{from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use http::{header, HeaderValue, StatusCode};
+use leptos::prelude::*;
+use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+#[derive(Clone, FromRef)]
+pub struct AppState {
+    pub leptos_options: LeptosOptions,
+    pub store: Store,
+    pub auth: AuthServiceImpl,
+    pub metrics: Metrics,
+    pub metrics_token: Option<String>,
+    pub services: Services,
+}
+
+pub fn router(state: AppState) -> Router {
+    let routes = generate_route_list(App);
+    let services = state.services.clone();
+    let context = move || provide_context(services.clone());
+    let options = state.leptos_options.clone();
+
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics_text))
+        // Server fns are routed by leptos_routes_with_context, one route each; anything else under
+        // /api is not an endpoint.
+        .route("/api/{*rest}", any(no_such_endpoint))
+        .leptos_routes_with_context(&state, routes, context.clone(), move || shell(options.clone()))
+        .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(from_fn(errors::server_fn_status))
+        .layer(from_fn(errors::body_limit))
+        // Bodies without a declared length are cut off here instead.
+        .layer(RequestBodyLimitLayer::new(1 << 20))
+        .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
+        .layer(from_fn(errors::same_origin))
+        .layer(from_fn_with_state(state.auth.clone(), require_session))
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
+        .layer(SetRequestIdLayer::x_request_id(request_id::MakeId))
+        .with_state(state)
+}
+
+async fn no_such_endpoint(uri: http::Uri) -> Response {
+    errors::error_response(&AppError::not_found(format!("no API endpoint at {} (see docs/api.md)", uri.path())))
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => (StatusCode::OK, "ready").into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "not ready: database");
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}
+
+async fn metrics_text(State(state): State<AppState>, req: Request<Body>) -> Response {
+    if let Some(want) = &state.metrics_token {
+        let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let ok = given.and_then(|g| g.strip_prefix("Bearer ")).is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes()));
+        if !ok {
+            return (StatusCode::UNAUTHORIZED, "metrics token required").into_response();
+        }
+    }
+    (
+        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}

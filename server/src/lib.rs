@@ -1,0 +1,8 @@
+//! The `hmas` server: axum wiring, store, auth, metrics. The binary is a thin CLI over `run`.
+pub mod auth;
+pub mod config;
+pub mod http;
+pub mod metrics;
+pub mod serve;
+pub mod services;
+pub mod store;

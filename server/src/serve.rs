@@ -1,0 +1,110 @@
+//! Start-up and shutdown of `hmas serve`.
+use crate::auth::AuthServiceImpl;
+use crate::config::Settings;
+use crate::http::{router, AppState};
+use crate::metrics::Metrics;
+use crate::services::users::UsersServiceImpl;
+use crate::store::{now_ms, SessionStore, Store};
+use app::services::Services;
+use leptos::prelude::LeptosOptions;
+use std::sync::Arc;
+use std::time::Duration;
+
+pub async fn open_store(settings: &Settings) -> Result<Store, String> {
+    if settings.database_url.starts_with("sqlite:") {
+        create_private_dir(&settings.data_dir)?;
+    }
+    let store = Store::connect(&settings.database_url).await.map_err(|e| format!("database: {e}"))?;
+    store.migrate().await.map_err(|e| format!("database: {e}"))?;
+    Ok(store)
+}
+
+fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("data-dir {}: {e}", dir.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    }
+    Ok(())
+}
+
+pub async fn run(settings: Settings) -> Result<(), String> {
+    let store = open_store(&settings).await?;
+    let auth = AuthServiceImpl::new(store.clone(), settings.session_ttl, settings.secure_cookies);
+    let given = std::env::var("HMAS_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
+    match auth.ensure_admin(given.as_deref()).await {
+        Ok(Some(pw)) => {
+            // The one time this password exists outside the hash: print it for the operator, not to the log.
+            println!("\n  First start: created user 'admin' with password  {pw}\n  Sign in and change it under Users. It is not shown again.\n");
+        }
+        Ok(None) => {}
+        Err(e) => return Err(format!("creating the first admin: {e}")),
+    }
+
+    let listener = tokio::net::TcpListener::bind(settings.addr).await.map_err(|e| format!("addr {}: {e}", settings.addr))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let leptos_options = LeptosOptions::builder()
+        .output_name("hmas")
+        .site_root(settings.site_root.to_string_lossy().to_string())
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    if !settings.site_root.join("pkg").exists() {
+        tracing::warn!(site_root = %settings.site_root.display(), "site root has no pkg/: pages will render without styles and scripts (build it with scripts/build-site)");
+    }
+    let state = AppState {
+        leptos_options,
+        store: store.clone(),
+        auth: auth.clone(),
+        metrics: Metrics::default(),
+        metrics_token: settings.metrics_token.clone(),
+        services: Services { auth: Arc::new(auth), users: Arc::new(UsersServiceImpl::new(store.clone())) },
+    };
+
+    let purge = tokio::spawn(purge_sessions(store.clone()));
+    tracing::info!(%addr, database = store_kind(&settings.database_url), "H-MAS listening");
+    println!("H-MAS is listening on http://{addr}");
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    purge.abort();
+    store.close().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn store_kind(url: &str) -> &'static str {
+    if url.starts_with("sqlite:") {
+        "sqlite"
+    } else {
+        "postgres"
+    }
+}
+
+async fn purge_sessions(store: Store) {
+    let mut tick = tokio::time::interval(Duration::from_secs(600));
+    loop {
+        tick.tick().await;
+        if let Err(e) = store.purge_expired_sessions(now_ms()).await {
+            tracing::warn!(error = %e, "purging expired sessions");
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            s.recv().await;
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down: finishing in-flight requests");
+}

@@ -1,0 +1,108 @@
+//! One suite, every backend: SQLite always, PostgreSQL when TEST_DATABASE_URL points at a server
+//! (the README's test command starts one). Each run gets a fresh database.
+use app::models::user::Role;
+use server::store::{SessionStore, Store, StoreError, UserRecord, UserStore};
+
+fn user(id: &str, name: &str, role: Role) -> UserRecord {
+    UserRecord {
+        id: id.into(),
+        username: name.into(),
+        display_name: format!("{name} display"),
+        role,
+        password_hash: "$argon2id$fake".into(),
+        disabled: false,
+        created_at: 1_000,
+        updated_at: 1_000,
+        last_login_at: None,
+    }
+}
+
+async fn suite(store: Store) {
+    // Migrations are idempotent.
+    store.migrate().await.unwrap();
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+
+    // Users: insert, read back exactly, unique usernames.
+    assert_eq!(store.count_users().await.unwrap(), 0);
+    let admin = user("u1", "admin", Role::Admin);
+    store.insert_user(&admin).await.unwrap();
+    assert_eq!(store.user_by_id("u1").await.unwrap(), Some(admin.clone()));
+    assert_eq!(store.user_by_username("admin").await.unwrap(), Some(admin.clone()));
+    assert_eq!(store.user_by_username("nobody").await.unwrap(), None);
+    let dup = store.insert_user(&user("u9", "admin", Role::User)).await.unwrap_err();
+    assert!(matches!(dup, StoreError::Conflict(ref m) if m.contains("admin")), "{dup:?}");
+    assert_eq!(store.count_users().await.unwrap(), 1, "a refused insert changes nothing");
+
+    store.insert_user(&user("u2", "carol", Role::User)).await.unwrap();
+    store.insert_user(&user("u3", "bob", Role::Operator)).await.unwrap();
+    let names: Vec<_> = store.list_users().await.unwrap().into_iter().map(|u| u.username).collect();
+    assert_eq!(names, ["admin", "bob", "carol"]);
+
+    // The last active admin cannot be demoted or disabled; once there is another, it can.
+    assert!(matches!(store.update_access("u1", Role::User, false, 2_000).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.update_access("u1", Role::Admin, true, 2_000).await, Err(StoreError::Conflict(_))));
+    assert_eq!(store.user_by_id("u1").await.unwrap().unwrap().role, Role::Admin, "refused change leaves the row");
+    assert!(matches!(store.update_access("nope", Role::User, false, 2_000).await, Err(StoreError::NotFound)));
+    let bob = store.update_access("u3", Role::Admin, false, 2_000).await.unwrap();
+    assert_eq!((bob.role, bob.updated_at), (Role::Admin, 2_000));
+    let a = store.update_access("u1", Role::Admin, true, 3_000).await.unwrap();
+    assert!(a.disabled);
+    store.update_access("u1", Role::Admin, false, 3_100).await.unwrap();
+
+    // Passwords and last sign-in.
+    store.set_password_hash("u2", "$argon2id$new", 4_000).await.unwrap();
+    assert_eq!(store.user_by_id("u2").await.unwrap().unwrap().password_hash, "$argon2id$new");
+    assert!(matches!(store.set_password_hash("nope", "x", 1).await, Err(StoreError::NotFound)));
+    store.touch_login("u2", 5_000).await.unwrap();
+    assert_eq!(store.user_by_id("u2").await.unwrap().unwrap().last_login_at, Some(5_000));
+
+    // Sessions: valid, expired, disabled user, deletion.
+    store.insert_session("h1", "u2", 10_000, 20_000).await.unwrap();
+    store.insert_session("h2", "u2", 10_000, 30_000).await.unwrap();
+    store.insert_session("h3", "u3", 10_000, 30_000).await.unwrap();
+    assert_eq!(store.session_user("h1", 15_000).await.unwrap().map(|u| u.username).as_deref(), Some("carol"));
+    assert_eq!(store.session_user("h1", 20_000).await.unwrap(), None, "expired");
+    assert_eq!(store.session_user("missing", 15_000).await.unwrap(), None);
+    assert!(store.insert_session("h9", "no-such-user", 1, 2).await.is_err(), "sessions need a user");
+    store.update_access("u2", Role::User, true, 16_000).await.unwrap();
+    assert_eq!(store.session_user("h2", 16_000).await.unwrap(), None, "disabled users have no session");
+    store.update_access("u2", Role::User, false, 16_500).await.unwrap();
+    assert!(store.session_user("h2", 17_000).await.unwrap().is_some());
+    store.delete_session("h2").await.unwrap();
+    assert_eq!(store.session_user("h2", 17_000).await.unwrap(), None);
+    assert_eq!(store.purge_expired_sessions(25_000).await.unwrap(), 1, "h1 expired");
+    assert_eq!(store.delete_user_sessions("u3").await.unwrap(), 1);
+    assert_eq!(store.session_user("h3", 17_000).await.unwrap(), None);
+
+    store.close().await;
+}
+
+#[tokio::test]
+async fn sqlite() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("t.db").display());
+    suite(Store::connect(&url).await.unwrap()).await;
+}
+
+#[tokio::test]
+async fn postgres() {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        // The README's test command always sets it and HMAS_REQUIRE_POSTGRES, so CI cannot skip this.
+        assert!(std::env::var("HMAS_REQUIRE_POSTGRES").is_err(), "TEST_DATABASE_URL is required");
+        eprintln!("postgres: TEST_DATABASE_URL not set, not run");
+        return;
+    };
+    let admin = Store::connect(&base).await.unwrap();
+    let db = format!("hmas_conformance_{}", std::process::id());
+    admin.execute_raw(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
+    admin.execute_raw(&format!("CREATE DATABASE {db}")).await.unwrap();
+    let url = match base.rsplit_once('/') {
+        Some((head, _)) => format!("{head}/{db}"),
+        None => panic!("TEST_DATABASE_URL must name a database"),
+    };
+    let store = Store::connect(&url).await.unwrap();
+    assert_eq!(store.backend(), server::store::Backend::Postgres);
+    suite(store).await;
+    admin.execute_raw(&format!("DROP DATABASE {db}")).await.unwrap();
+}
