@@ -13,15 +13,20 @@ pub enum Access {
 }
 
 const PUBLIC_PREFIXES: &[&str] = &["/pkg/", "/assets/"];
-const PUBLIC_PATHS: &[&str] =
-    &["/login", "/api/auth/login", "/api/auth/me", "/healthz", "/readyz", "/metrics", "/favicon.ico", "/favicon.svg", "/robots.txt"];
+const PUBLIC_PATHS: &[&str] = &[
+    "/login",
+    "/api/auth/login",
+    "/api/auth/me",
+    "/healthz",
+    "/readyz",
+    "/metrics",
+    "/favicon.ico",
+    "/favicon.svg",
+    "/robots.txt",
+];
 
 /// Most specific first; the first prefix that matches decides.
-const RULES: &[(&str, Role)] = &[
-    ("/api/auth/", Role::User),
-    ("/api/users/", Role::Admin),
-    ("/users", Role::Admin),
-];
+const RULES: &[(&str, Role)] = &[("/api/auth/", Role::User), ("/api/users/", Role::Admin), ("/users", Role::Admin)];
 
 pub fn access_for(path: &str) -> Access {
     if PUBLIC_PATHS.contains(&path) || PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p)) {
@@ -62,7 +67,9 @@ mod tests {
             ("/users", Some(Role::Operator), false),
             ("/users", Some(Role::Admin), true),
             ("/api/auth/me", Some(Role::User), true),
-            ("/api/auth/me", None, false),
+            ("/api/auth/me", None, true),
+            ("/api/auth/logout", None, false),
+            ("/metrics", None, true),
             ("/api/users/list", Some(Role::Operator), false),
             ("/api/users/list", Some(Role::Admin), true),
             ("/api/something/new", Some(Role::Operator), false),

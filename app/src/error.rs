@@ -112,9 +112,7 @@ impl FromServerFnError for AppError {
             ServerFnErrorErr::Args(m) | ServerFnErrorErr::MissingArg(m) | ServerFnErrorErr::Deserialization(m) => {
                 AppError::new(ErrorCode::Invalid, format!("invalid request body: {m}"))
             }
-            ServerFnErrorErr::Request(m) => {
-                AppError::unavailable(format!("the server could not be reached: {m}"))
-            }
+            ServerFnErrorErr::Request(m) => AppError::unavailable(format!("the server could not be reached: {m}")),
             other => AppError::internal(other.to_string()),
         }
     }

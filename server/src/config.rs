@@ -119,7 +119,10 @@ impl Settings {
             .clone()
             .or(file.database_url)
             .unwrap_or_else(|| format!("sqlite://{}", data_dir.join("hmas.db").display()));
-        if !(database_url.starts_with("sqlite:") || database_url.starts_with("postgres:") || database_url.starts_with("postgresql:")) {
+        if !(database_url.starts_with("sqlite:")
+            || database_url.starts_with("postgres:")
+            || database_url.starts_with("postgresql:"))
+        {
             return Err("database-url: must start with sqlite:// or postgres://".into());
         }
         let ttl_hours = args.session_ttl_hours.or(file.session_ttl_hours).unwrap_or(12);
@@ -165,7 +168,10 @@ mod tests {
         writeln!(f, "adress = \"x\"").unwrap();
         let e = Settings::resolve(Some(f.path()), &ServeArgs::default()).unwrap_err();
         assert!(e.contains("adress"), "{e}");
-        let args = ServeArgs { db: DbArgs { database_url: Some("mysql://x".into()), ..Default::default() }, ..Default::default() };
+        let args = ServeArgs {
+            db: DbArgs { database_url: Some("mysql://x".into()), ..Default::default() },
+            ..Default::default()
+        };
         assert!(Settings::resolve(None, &args).unwrap_err().starts_with("database-url"));
         let args = ServeArgs { session_ttl_hours: Some(0), ..Default::default() };
         assert!(Settings::resolve(None, &args).unwrap_err().starts_with("session-ttl-hours"));

@@ -54,7 +54,10 @@ impl Metrics {
         let mut out = String::new();
         let _ = writeln!(out, "# HELP hmas_build_info H-MAS version.\n# TYPE hmas_build_info gauge");
         let _ = writeln!(out, "hmas_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-        let _ = writeln!(out, "# HELP hmas_uptime_seconds Seconds since the process started.\n# TYPE hmas_uptime_seconds gauge");
+        let _ = writeln!(
+            out,
+            "# HELP hmas_uptime_seconds Seconds since the process started.\n# TYPE hmas_uptime_seconds gauge"
+        );
         let _ = writeln!(out, "hmas_uptime_seconds {:.3}", self.started.elapsed().as_secs_f64());
         let _ = writeln!(out, "# HELP hmas_http_requests_total HTTP requests by method, route and status.");
         let _ = writeln!(out, "# TYPE hmas_http_requests_total counter");
@@ -66,7 +69,8 @@ impl Metrics {
         for ((m, r), h) in &g.latency {
             let labels = format!("method=\"{m}\",route=\"{}\"", esc(r));
             for (i, b) in BUCKETS.iter().enumerate() {
-                let _ = writeln!(out, "hmas_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}", h.counts[i]);
+                let _ =
+                    writeln!(out, "hmas_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}", h.counts[i]);
             }
             let _ = writeln!(out, "hmas_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
             let _ = writeln!(out, "hmas_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
@@ -108,8 +112,12 @@ mod tests {
         m.observe("GET", "/healthz", 200, 0.3);
         let t = m.render();
         assert!(t.contains("hmas_http_requests_total{method=\"GET\",route=\"/healthz\",status=\"200\"} 2"));
-        assert!(t.contains("hmas_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"0.0025\"} 1"));
-        assert!(t.contains("hmas_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"+Inf\"} 2"));
+        assert!(
+            t.contains("hmas_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"0.0025\"} 1")
+        );
+        assert!(
+            t.contains("hmas_http_request_duration_seconds_bucket{method=\"GET\",route=\"/healthz\",le=\"+Inf\"} 2")
+        );
         assert!(t.contains("hmas_http_request_duration_seconds_count{method=\"GET\",route=\"/healthz\"} 2"));
     }
 }

@@ -42,7 +42,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         Err(e) => return Err(format!("creating the first admin: {e}")),
     }
 
-    let listener = tokio::net::TcpListener::bind(settings.addr).await.map_err(|e| format!("addr {}: {e}", settings.addr))?;
+    let listener =
+        tokio::net::TcpListener::bind(settings.addr).await.map_err(|e| format!("addr {}: {e}", settings.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let leptos_options = LeptosOptions::builder()
         .output_name("hmas")

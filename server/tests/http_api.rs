@@ -56,7 +56,12 @@ async fn sign_in_refusals_are_clear_and_uniform() {
 async fn session_cookie_is_locked_down_and_logout_ends_it() {
     let h = Hmas::start(Some(ADMIN_PW));
     let c = client();
-    let r = c.post(h.url("/api/auth/login")).json(&json!({"username": "admin", "password": ADMIN_PW})).send().await.unwrap();
+    let r = c
+        .post(h.url("/api/auth/login"))
+        .json(&json!({"username": "admin", "password": ADMIN_PW}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let cookie = r.headers()["set-cookie"].to_str().unwrap().to_string();
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
@@ -81,17 +86,29 @@ async fn users_roles_and_their_limits() {
     let admin = login(&h, "admin", ADMIN_PW).await;
 
     // Create: validation names fields and changes nothing.
-    let (s, e) = call(&admin, &h, "/api/users/create", json!({"username": "Bad Name", "role": "operator", "password": "short"})).await;
+    let (s, e) =
+        call(&admin, &h, "/api/users/create", json!({"username": "Bad Name", "role": "operator", "password": "short"}))
+            .await;
     assert_eq!(s, 400);
     assert!(e["fields"]["username"].is_string() && e["fields"]["password"].is_string(), "{e}");
-    let (s, e) = call(&admin, &h, "/api/users/create", json!({"username": "ops", "role": "root", "password": "long-enough-1"})).await;
+    let (s, e) =
+        call(&admin, &h, "/api/users/create", json!({"username": "ops", "role": "root", "password": "long-enough-1"}))
+            .await;
     assert_eq!(s, 400, "{e}");
     let (_, list) = call(&admin, &h, "/api/users/list", json!({})).await;
     assert_eq!(list.as_array().unwrap().len(), 1);
 
-    let (s, ops) = call(&admin, &h, "/api/users/create", json!({"username": "ops", "display_name": "Ops", "role": "operator", "password": "ops-password-1"})).await;
+    let (s, ops) = call(
+        &admin,
+        &h,
+        "/api/users/create",
+        json!({"username": "ops", "display_name": "Ops", "role": "operator", "password": "ops-password-1"}),
+    )
+    .await;
     assert_eq!(s, 200, "{ops}");
-    let (s, dup) = call(&admin, &h, "/api/users/create", json!({"username": "ops", "role": "user", "password": "ops-password-1"})).await;
+    let (s, dup) =
+        call(&admin, &h, "/api/users/create", json!({"username": "ops", "role": "user", "password": "ops-password-1"}))
+            .await;
     assert_eq!((s, dup["code"].as_str()), (409, Some("conflict")));
     assert!(dup["fields"]["username"].is_string());
 
@@ -137,7 +154,8 @@ async fn users_roles_and_their_limits() {
     let (s, e) = call(&admin, &h, "/api/users/reset_password", json!({"id": ops_id, "password": "short"})).await;
     assert_eq!(s, 400);
     assert!(e["fields"]["password"].is_string());
-    let (s, none) = call(&admin, &h, "/api/users/reset_password", json!({"id": ops_id, "password": "chosen-password-1"})).await;
+    let (s, none) =
+        call(&admin, &h, "/api/users/reset_password", json!({"id": ops_id, "password": "chosen-password-1"})).await;
     assert_eq!((s, none), (200, serde_json::Value::Null), "a chosen password is not echoed");
 }
 
@@ -146,7 +164,8 @@ async fn hostile_requests_are_refused_and_change_nothing() {
     let h = Hmas::start(Some(ADMIN_PW));
     let admin = login(&h, "admin", ADMIN_PW).await;
     let big = "x".repeat(100 * 1024);
-    let (s, e) = call(&admin, &h, "/api/users/create", json!({"username": "big", "role": "user", "password": big})).await;
+    let (s, e) =
+        call(&admin, &h, "/api/users/create", json!({"username": "big", "role": "user", "password": big})).await;
     assert_eq!((s, e["code"].as_str()), (413, Some("too_large")));
 
     let r = admin
@@ -158,7 +177,13 @@ async fn hostile_requests_are_refused_and_change_nothing() {
         .unwrap();
     assert_eq!(r.status(), 403);
 
-    let r = admin.post(h.url("/api/users/create")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = admin
+        .post(h.url("/api/users/create"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 
     let (s, e) = call(&admin, &h, "/api/no/such/thing", json!({})).await;

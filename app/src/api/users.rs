@@ -36,10 +36,7 @@ pub async fn set_user_disabled(id: String, disabled: bool) -> Result<UserView, A
 /// Sets a user's password; with an empty `password` the server generates one and returns it once.
 /// Ends that user's sessions either way.
 #[server(prefix = "/api", endpoint = "users/reset_password", input = Json)]
-pub async fn reset_user_password(
-    id: String,
-    #[server(default)] password: String,
-) -> Result<Option<String>, AppError> {
+pub async fn reset_user_password(id: String, #[server(default)] password: String) -> Result<Option<String>, AppError> {
     let cx = super::ctx::ctx::<ResetUserPassword>()?;
     let input = crate::models::user::SetPasswordInput { id, password };
     input.validate()?;

@@ -11,11 +11,15 @@ pub fn Dialog(
 ) -> impl IntoView {
     let title = StoredValue::new(title);
     let class = StoredValue::new(class);
-    let on_key = move |ev: KeyboardEvent| {
-        if ev.key() == "Escape" {
-            open.set(false);
-        }
-    };
+    // On the window, not the dialog: focus may have left it (a button disabled while pending).
+    Effect::new(move |_| {
+        let handle = window_event_listener(leptos::ev::keydown, move |ev: KeyboardEvent| {
+            if ev.key() == "Escape" && open.get_untracked() {
+                open.set(false);
+            }
+        });
+        on_cleanup(move || handle.remove());
+    });
     view! {
         <Show when=move || open.get()>
             <div class="backdrop" on:click=move |_| open.set(false)></div>
@@ -24,7 +28,6 @@ pub fn Dialog(
                 role="dialog"
                 aria-modal="true"
                 aria-label=title.get_value()
-                on:keydown=on_key
             >
                 <header class="dialog-header">
                     <h2>{title.get_value()}</h2>

@@ -23,7 +23,11 @@ pub fn SkeletonRows(#[prop(default = 3)] rows: usize) -> impl IntoView {
 }
 
 #[component]
-pub fn EmptyState(#[prop(into)] title: String, #[prop(into)] body: String, #[prop(optional)] children: Option<Children>) -> impl IntoView {
+pub fn EmptyState(
+    #[prop(into)] title: String,
+    #[prop(into)] body: String,
+    #[prop(optional)] children: Option<Children>,
+) -> impl IntoView {
     view! {
         <div class="empty">
             <div class="empty-icon" aria-hidden="true">"○"</div>

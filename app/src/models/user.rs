@@ -153,9 +153,10 @@ mod tests {
 
     #[test]
     fn new_user_reports_all_fields() {
-        let e = NewUser { username: "X".into(), display_name: "d".repeat(65), role: Role::User, password: "short".into() }
-            .validate()
-            .unwrap_err();
+        let e =
+            NewUser { username: "X".into(), display_name: "d".repeat(65), role: Role::User, password: "short".into() }
+                .validate()
+                .unwrap_err();
         assert!(e.field_error("username").is_some());
         assert!(e.field_error("display_name").is_some());
         assert!(e.field_error("password").is_some());

@@ -34,7 +34,8 @@ pub fn LoginPage() -> impl IntoView {
 
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let input = LoginInput { username: username.get_untracked().trim().to_string(), password: password.get_untracked() };
+        let input =
+            LoginInput { username: username.get_untracked().trim().to_string(), password: password.get_untracked() };
         match input.validate() {
             Err(e) => local_error.set(Some(e)),
             Ok(()) => {

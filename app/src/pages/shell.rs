@@ -17,7 +17,7 @@ pub const NAV: &[(&str, &str, &str)] = &[
     ("/deployments", "Deployments", "▲"),
     ("/policies", "Policies", "≡"),
     ("/playground", "Playground", "✦"),
-    ("/keys", "API keys", "⚿"),
+    ("/keys", "API keys", "◈"),
     ("/users", "Users", "☺"),
 ];
 
@@ -50,7 +50,7 @@ pub fn Shell() -> impl IntoView {
                                     view! {
                                         <A href=*path exact=true>
                                             <span class="nav-icon" aria-hidden="true">{*icon}</span>
-                                            <span>{*label}</span>
+                                            <span class="nav-label">{*label}</span>
                                         </A>
                                     }
                                 })

@@ -225,7 +225,9 @@ fn ResetPasswordDialog(target: RwSignal<Option<UserView>>, action: ServerAction<
     });
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
-        let Some(u) = target.get_untracked() else { return };
+        let Some(u) = target.get_untracked() else {
+            return;
+        };
         let input = SetPasswordInput { id: u.id, password: password.get_untracked() };
         match input.validate() {
             Err(e) => local_error.set(Some(e)),
@@ -235,9 +237,8 @@ fn ResetPasswordDialog(target: RwSignal<Option<UserView>>, action: ServerAction<
             }
         }
     };
-    let title = Signal::derive(move || {
-        target.get().map(|u| format!("Reset password of {}", u.username)).unwrap_or_default()
-    });
+    let title =
+        Signal::derive(move || target.get().map(|u| format!("Reset password of {}", u.username)).unwrap_or_default());
 
     view! {
         <Dialog title=title.get_untracked() open>

@@ -27,7 +27,9 @@ impl AuthServiceImpl {
 
     /// The user behind the request's session cookie, if the session is valid.
     pub async fn resolve(&self, headers: &http::HeaderMap) -> Result<Option<SessionUser>, AppError> {
-        let Some(t) = token::cookie_value(headers, SESSION_COOKIE) else { return Ok(None) };
+        let Some(t) = token::cookie_value(headers, SESSION_COOKIE) else {
+            return Ok(None);
+        };
         let user = self.store.session_user(&token::token_hash(t), now_ms()).await?;
         Ok(user.map(|u| session_user(&u)))
     }
@@ -40,8 +42,7 @@ impl AuthServiceImpl {
         }
         let (pw, generated) = match given {
             Some(p) => {
-                app::models::user::validate_new_password(p)
-                    .map_err(|m| AppError::field("HMAS_ADMIN_PASSWORD", m))?;
+                app::models::user::validate_new_password(p).map_err(|m| AppError::field("HMAS_ADMIN_PASSWORD", m))?;
                 (p.to_string(), false)
             }
             None => (password::generate(), true),
@@ -94,7 +95,9 @@ impl AuthService for AuthServiceImpl {
         };
         let t = token::new_token();
         let now = now_ms();
-        self.store.insert_session(&token::token_hash(&t), &user.id, now, now + self.session_ttl.as_millis() as i64).await?;
+        self.store
+            .insert_session(&token::token_hash(&t), &user.id, now, now + self.session_ttl.as_millis() as i64)
+            .await?;
         self.store.touch_login(&user.id, now).await?;
         tracing::info!(user = %user.username, "signed in");
         Ok(LoginOutcome { user: session_user(&user), set_cookie: self.cookie(&t, self.session_ttl.as_secs()) })

@@ -34,11 +34,8 @@ pub async fn body_limit(req: Request, next: Next) -> Response {
     if !req.uri().path().starts_with("/api/") {
         return next.run(req).await;
     }
-    let declared = req
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let declared =
+        req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > LIMIT) {
         let mut res = error_response(&AppError::new(
             app::error::ErrorCode::TooLarge,
@@ -65,8 +62,7 @@ pub async fn same_origin(req: Request, next: Next) -> Response {
         None => true,
         Some(o) => host.is_some_and(|host| o.split_once("://").is_some_and(|(_, rest)| rest == host)),
     };
-    let fetch_site_ok =
-        h.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|s| s != "cross-site");
+    let fetch_site_ok = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|s| s != "cross-site");
     if origin_ok && fetch_site_ok {
         next.run(req).await
     } else {

@@ -79,7 +79,9 @@ async fn readyz(State(state): State<AppState>) -> Response {
 async fn metrics_text(State(state): State<AppState>, req: Request<Body>) -> Response {
     if let Some(want) = &state.metrics_token {
         let given = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
-        let ok = given.and_then(|g| g.strip_prefix("Bearer ")).is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes()));
+        let ok = given
+            .and_then(|g| g.strip_prefix("Bearer "))
+            .is_some_and(|g| constant_time_eq(g.as_bytes(), want.as_bytes()));
         if !ok {
             return (StatusCode::UNAUTHORIZED, "metrics token required").into_response();
         }

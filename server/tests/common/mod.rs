@@ -81,11 +81,7 @@ impl Drop for Hmas {
 }
 
 pub fn client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 pub async fn call(c: &reqwest::Client, h: &Hmas, endpoint: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
@@ -97,7 +93,8 @@ pub async fn call(c: &reqwest::Client, h: &Hmas, endpoint: &str, body: serde_jso
 
 pub async fn login(h: &Hmas, username: &str, password: &str) -> reqwest::Client {
     let c = client();
-    let (s, body) = call(&c, h, "/api/auth/login", serde_json::json!({"username": username, "password": password})).await;
+    let (s, body) =
+        call(&c, h, "/api/auth/login", serde_json::json!({"username": username, "password": password})).await;
     assert_eq!(s, 200, "login {username}: {body}");
     c
 }
