@@ -33,6 +33,34 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(DbArgs),
+    /// Run the simulated Karmada hub and member clusters on their own, for kubectl and other tools.
+    Sim(SimArgs),
+}
+
+#[derive(Args, Debug, Default, Clone)]
+pub struct SimOptions {
+    /// YAML file describing the member clusters and their nodes. Default: three members
+    /// (H100/A100 NVLink, T4/L4, CPU-only).
+    #[arg(long = "sim-topology", env = "HMAS_SIM_TOPOLOGY", value_name = "FILE")]
+    pub topology: Option<PathBuf>,
+    /// Multiplier for simulated durations (image pulls, model downloads): 1 is real time. Default: 0.2
+    #[arg(long = "sim-time-scale", env = "HMAS_SIM_TIME_SCALE", value_name = "FACTOR")]
+    pub time_scale: Option<f64>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SimArgs {
+    /// Where to write hub.kubeconfig and one kubeconfig per member.
+    #[arg(long, value_name = "DIR")]
+    pub kubeconfig_dir: PathBuf,
+    /// Address of the hub's API server. Default: a free port on 127.0.0.1
+    #[arg(long, value_name = "HOST:PORT")]
+    pub hub_addr: Option<SocketAddr>,
+    /// Register every member in the hub at start (as `karmadactl join` would).
+    #[arg(long)]
+    pub join: bool,
+    #[command(flatten)]
+    pub sim: SimOptions,
 }
 
 #[derive(Args, Debug, Default, Clone)]
@@ -67,6 +95,11 @@ pub struct ServeArgs {
     /// Require `Authorization: Bearer <token>` on /metrics.
     #[arg(long, env = "HMAS_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub metrics_token: Option<String>,
+    /// Kubeconfig of a real Karmada API server. Without it, H-MAS starts its simulated hub.
+    #[arg(long, env = "HMAS_HUB_KUBECONFIG", value_name = "FILE")]
+    pub hub_kubeconfig: Option<PathBuf>,
+    #[command(flatten)]
+    pub sim: SimOptions,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -89,6 +122,9 @@ struct FileConfig {
     secure_cookies: Option<bool>,
     session_ttl_hours: Option<u64>,
     metrics_token: Option<String>,
+    hub_kubeconfig: Option<PathBuf>,
+    sim_topology: Option<PathBuf>,
+    sim_time_scale: Option<f64>,
 }
 
 #[derive(Clone, Debug)]
@@ -101,6 +137,23 @@ pub struct Settings {
     pub secure_cookies: bool,
     pub session_ttl: Duration,
     pub metrics_token: Option<String>,
+    pub hub: HubSettings,
+}
+
+#[derive(Clone, Debug)]
+pub enum HubSettings {
+    Kubeconfig(PathBuf),
+    Simulated { topology: Option<PathBuf>, time_scale: f64 },
+}
+
+impl SimOptions {
+    pub fn time_scale(&self) -> Result<f64, String> {
+        let t = self.time_scale.unwrap_or(0.2);
+        if !(0.001..=10.0).contains(&t) {
+            return Err("sim-time-scale: must be between 0.001 and 10".into());
+        }
+        Ok(t)
+    }
 }
 
 impl Settings {
@@ -138,6 +191,16 @@ impl Settings {
             secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
             session_ttl: Duration::from_secs(ttl_hours * 3600),
             metrics_token: args.metrics_token.clone().or(file.metrics_token).filter(|t| !t.is_empty()),
+            hub: match args.hub_kubeconfig.clone().or(file.hub_kubeconfig) {
+                Some(p) => HubSettings::Kubeconfig(p),
+                None => {
+                    let opts = SimOptions {
+                        topology: args.sim.topology.clone().or(file.sim_topology),
+                        time_scale: args.sim.time_scale.or(file.sim_time_scale),
+                    };
+                    HubSettings::Simulated { time_scale: opts.time_scale()?, topology: opts.topology }
+                }
+            },
         })
     }
 }

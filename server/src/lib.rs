@@ -5,4 +5,5 @@ pub mod http;
 pub mod metrics;
 pub mod serve;
 pub mod services;
+pub mod sim;
 pub mod store;

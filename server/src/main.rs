@@ -8,6 +8,17 @@ fn main() -> ExitCode {
         None => (cli.serve.clone(), false),
         Some(Command::Serve(a)) => (a.clone(), false),
         Some(Command::Migrate(db)) => (ServeArgs { db: db.clone(), ..Default::default() }, true),
+        Some(Command::Sim(a)) => {
+            init_logging(LogFormat::Text);
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            return match rt.block_on(server::serve::run_sim(a.clone())) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hmas: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
     };
     let settings = match Settings::resolve(cli.config.as_deref(), &args) {
         Ok(s) => s,

@@ -1,9 +1,10 @@
 //! Start-up and shutdown of `hmas serve`.
 use crate::auth::AuthServiceImpl;
-use crate::config::Settings;
+use crate::config::{HubSettings, Settings, SimArgs};
 use crate::http::{router, AppState};
 use crate::metrics::Metrics;
 use crate::services::users::UsersServiceImpl;
+use crate::sim::{Sim, SimConfig, Topology};
 use crate::store::{now_ms, SessionStore, Store};
 use app::services::Services;
 use leptos::prelude::LeptosOptions;
@@ -42,6 +43,20 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         Err(e) => return Err(format!("creating the first admin: {e}")),
     }
 
+    // The embedded default: a simulated hub in this process, reachable like a real one.
+    let _sim = match &settings.hub {
+        HubSettings::Simulated { topology, time_scale } => {
+            let dir = settings.data_dir.join("sim");
+            let sim = start_sim(topology.as_deref(), *time_scale, None, &dir).await?;
+            tracing::info!(hub = %sim.hub.url(), members = ?sim.member_names(), kubeconfigs = %dir.display(), "simulated hub started");
+            println!("Simulated hub: {} (kubeconfigs in {})", sim.hub.url(), dir.display());
+            Some(sim)
+        }
+        HubSettings::Kubeconfig(p) => {
+            tracing::info!(kubeconfig = %p.display(), "using the hub from the kubeconfig");
+            None
+        }
+    };
     let listener =
         tokio::net::TcpListener::bind(settings.addr).await.map_err(|e| format!("addr {}: {e}", settings.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -89,6 +104,55 @@ async fn purge_sessions(store: Store) {
             tracing::warn!(error = %e, "purging expired sessions");
         }
     }
+}
+
+fn load_topology(path: Option<&std::path::Path>) -> Result<Topology, String> {
+    match path {
+        None => Ok(Topology::default_three()),
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| format!("sim-topology {}: {e}", p.display()))?;
+            Topology::from_yaml(&text)
+        }
+    }
+}
+
+/// Starts the simulated hub and writes its kubeconfigs into `dir`.
+pub async fn start_sim(
+    topology: Option<&std::path::Path>,
+    time_scale: f64,
+    hub_addr: Option<std::net::SocketAddr>,
+    dir: &std::path::Path,
+) -> Result<Sim, String> {
+    let topology = load_topology(topology)?;
+    let cfg = SimConfig { time_scale, ..SimConfig::default() };
+    let sim = Sim::start(topology, cfg, hub_addr).await.map_err(|e| format!("simulated hub: {e}"))?;
+    sim.write_kubeconfigs(dir).map_err(|e| format!("kubeconfig-dir {}: {e}", dir.display()))?;
+    Ok(sim)
+}
+
+/// `hmas sim`: the simulated clusters alone, until SIGTERM.
+pub async fn run_sim(args: SimArgs) -> Result<(), String> {
+    let sim =
+        start_sim(args.sim.topology.as_deref(), args.sim.time_scale()?, args.hub_addr, &args.kubeconfig_dir).await?;
+    if args.join {
+        sim.join_members()?;
+    }
+    println!(
+        "Simulated Karmada hub at {} (kubeconfig: {})",
+        sim.hub.url(),
+        args.kubeconfig_dir.join("hub.kubeconfig").display()
+    );
+    for m in sim.members.read().unwrap_or_else(|e| e.into_inner()).iter() {
+        println!(
+            "  member {} at {} (kubeconfig: {})",
+            m.cluster.name,
+            m.cluster.url(),
+            args.kubeconfig_dir.join(format!("{}.kubeconfig", m.cluster.name)).display()
+        );
+    }
+    println!("Fault controls: GET/POST {}/sim/v1/clusters (hub token)", sim.hub.url());
+    shutdown_signal().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,207 @@
+//! One simulated cluster (the hub or a member): its object store, credentials, fault switches, and
+//! the HTTP listener its API is served on.
+use super::rbac::{Identity, Tokens};
+use super::status::ApiError;
+use super::store::ObjectStore;
+use axum::http::HeaderMap;
+use std::collections::HashMap;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+
+/// Switches for failure drills and tests.
+#[derive(Default)]
+pub struct Faults {
+    /// Unreachable: new connections are dropped and open ones reset.
+    pub down: Arc<AtomicBool>,
+    pub latency_ms: AtomicU64,
+    /// Share of API requests answered 503, per thousand.
+    pub error_per_mille: AtomicU32,
+}
+
+pub struct Cluster {
+    pub name: String,
+    pub hub: bool,
+    pub store: ObjectStore,
+    pub tokens: Tokens,
+    /// The client certificate issued for this cluster's admin kubeconfig.
+    pub admin_cert: Option<super::tls::ClientCert>,
+    pub admin_token: String,
+    pub faults: Faults,
+    pub addr: SocketAddr,
+    pub kubernetes_version: String,
+    logs: Mutex<HashMap<(String, String), Vec<String>>>,
+}
+
+impl Cluster {
+    pub fn new(name: &str, hub: bool, addr: SocketAddr, kubernetes_version: &str, pki: &super::tls::Pki) -> Cluster {
+        let admin_token = super::random_token();
+        let mut tokens = Tokens::default();
+        tokens.static_tokens.insert(admin_token.clone(), Identity::Admin(format!("{name}-admin")));
+        let admin_cert = pki.client(&format!("{name}-admin"), "system:masters").ok();
+        if let Some(c) = &admin_cert {
+            tokens.cert_identities.insert(c.der.clone(), Identity::Admin(format!("{name}-admin")));
+        }
+        Cluster {
+            name: name.to_string(),
+            hub,
+            store: ObjectStore::default(),
+            tokens,
+            admin_cert,
+            admin_token,
+            faults: Faults::default(),
+            addr,
+            kubernetes_version: kubernetes_version.to_string(),
+            logs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    pub fn is_down(&self) -> bool {
+        self.faults.down.load(Ordering::Relaxed)
+    }
+
+    pub fn authenticate(&self, headers: &HeaderMap, peer: Option<&Peer>) -> Result<Identity, ApiError> {
+        let h = headers.get(http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+        let cert = peer.and_then(|p| p.cert.as_deref());
+        self.tokens.authenticate(&self.store, h, cert)
+    }
+
+    pub fn log(&self, ns: &str, pod: &str, line: impl Into<String>) {
+        let mut g = self.logs.lock().unwrap_or_else(|e| e.into_inner());
+        let v = g.entry((ns.to_string(), pod.to_string())).or_default();
+        if v.len() < 500 {
+            v.push(line.into());
+        }
+    }
+
+    pub fn pod_logs(&self, ns: &str, pod: &str) -> Vec<String> {
+        self.logs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&(ns.to_string(), pod.to_string()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    pub fn url(&self) -> String {
+        format!("https://{}", self.addr)
+    }
+}
+
+/// A listener whose connections fail while `down` is set, as if the network were cut.
+pub struct FaultyListener {
+    pub inner: TcpListener,
+    pub down: Arc<AtomicBool>,
+}
+
+impl axum::serve::Listener for FaultyListener {
+    type Io = FaultyIo<TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            match self.inner.accept().await {
+                Ok((s, a)) if !self.down.load(Ordering::Relaxed) => {
+                    return (FaultyIo { inner: s, down: self.down.clone() }, a);
+                }
+                Ok(_) => continue,
+                Err(_) => tokio::time::sleep(std::time::Duration::from_millis(20)).await,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// The same over TLS, as API servers are reached.
+pub struct TlsListener {
+    pub inner: TcpListener,
+    pub down: Arc<AtomicBool>,
+    pub acceptor: tokio_rustls::TlsAcceptor,
+}
+
+pub type TlsIo = FaultyIo<tokio_rustls::server::TlsStream<TcpStream>>;
+
+impl axum::serve::Listener for TlsListener {
+    type Io = TlsIo;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let (s, a) = match self.inner.accept().await {
+                Ok(x) => x,
+                Err(_) => {
+                    tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                    continue;
+                }
+            };
+            if self.down.load(Ordering::Relaxed) {
+                continue;
+            }
+            // A client that never finishes its handshake must not hold up the others for long.
+            match tokio::time::timeout(std::time::Duration::from_secs(5), self.acceptor.accept(s)).await {
+                Ok(Ok(tls)) => return (FaultyIo { inner: tls, down: self.down.clone() }, a),
+                _ => continue,
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<Self::Addr> {
+        self.inner.local_addr()
+    }
+}
+
+/// Who is on the other end of a TLS connection: the client certificate, if one was shown.
+#[derive(Clone, Debug, Default)]
+pub struct Peer {
+    pub cert: Option<Vec<u8>>,
+}
+
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: axum::serve::IncomingStream<'_, TlsListener>) -> Self {
+        let cert = stream.io().inner.get_ref().1.peer_certificates().and_then(|c| c.first()).map(|c| c.to_vec());
+        Peer { cert }
+    }
+}
+
+pub struct FaultyIo<S> {
+    inner: S,
+    down: Arc<AtomicBool>,
+}
+
+impl<S> FaultyIo<S> {
+    fn cut(&self) -> Option<io::Error> {
+        self.down.load(Ordering::Relaxed).then(|| io::Error::new(io::ErrorKind::ConnectionReset, "cluster unreachable"))
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for FaultyIo<S> {
+    fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.cut() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for FaultyIo<S> {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        if let Some(e) = self.cut() {
+            return Poll::Ready(Err(e));
+        }
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
