@@ -2,6 +2,7 @@
 pub mod auth;
 pub mod config;
 pub mod http;
+pub mod hub;
 pub mod metrics;
 pub mod serve;
 pub mod services;

@@ -1,3 +1,4 @@
 //! H-MAS's own models, shared by the dashboard and the server. Validation lives here once.
+pub mod cluster;
 pub mod user;
 pub mod validate;

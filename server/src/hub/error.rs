@@ -1,0 +1,79 @@
+use app::error::{AppError, ErrorCode};
+
+/// What went wrong talking to a cluster, in H-MAS's terms, with the API server's message.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum HubError {
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    /// The API server refused the object; `field` names what, when it said.
+    #[error("{message}")]
+    Invalid { message: String, field: Option<String> },
+    #[error("the cluster refused the credentials: {0}")]
+    Unauthorized(String),
+    #[error("the cluster's RBAC does not allow this: {0}")]
+    Forbidden(String),
+    #[error("the cluster is unreachable: {0}")]
+    Unavailable(String),
+    #[error("kubeconfig: {0}")]
+    Config(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+impl From<kube::Error> for HubError {
+    fn from(e: kube::Error) -> Self {
+        match e {
+            kube::Error::Api(s) => {
+                let message = s.message.clone();
+                match s.code {
+                    404 => HubError::NotFound(message),
+                    409 => HubError::Conflict(message),
+                    400 | 422 => {
+                        let field = s
+                            .details
+                            .as_ref()
+                            .and_then(|d| d.causes.first())
+                            .map(|c| c.field.clone())
+                            .filter(|f| !f.is_empty());
+                        HubError::Invalid { message, field }
+                    }
+                    401 => HubError::Unauthorized(message),
+                    403 => HubError::Forbidden(message),
+                    500..=599 => HubError::Unavailable(message),
+                    _ => HubError::Other(message),
+                }
+            }
+            kube::Error::HyperError(e) => HubError::Unavailable(e.to_string()),
+            kube::Error::Service(e) => HubError::Unavailable(e.to_string()),
+            kube::Error::InferConfig(e) => HubError::Config(e.to_string()),
+            kube::Error::Auth(e) => HubError::Unauthorized(e.to_string()),
+            other => HubError::Other(other.to_string()),
+        }
+    }
+}
+
+impl HubError {
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, HubError::NotFound(_))
+    }
+}
+
+impl From<HubError> for AppError {
+    fn from(e: HubError) -> Self {
+        let code = match &e {
+            HubError::NotFound(_) => ErrorCode::NotFound,
+            HubError::Conflict(_) => ErrorCode::Conflict,
+            HubError::Invalid { .. } | HubError::Config(_) => ErrorCode::Invalid,
+            HubError::Unauthorized(_) | HubError::Forbidden(_) => ErrorCode::Forbidden,
+            HubError::Unavailable(_) => ErrorCode::Unavailable,
+            HubError::Other(_) => ErrorCode::Internal,
+        };
+        let mut a = AppError::new(code, e.to_string());
+        if let HubError::Invalid { field: Some(f), message } = &e {
+            a.fields.insert(f.clone(), message.clone());
+        }
+        a
+    }
+}
