@@ -227,7 +227,12 @@ async fn dispatch(State(c): State<Arc<Cluster>>, Query(q): Query<Params>, req: R
         "get" if t.sub.as_deref() == Some("log") => return pod_log(&c, &t),
         "get" => c.store.get(t.res, t.ns.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or("")).map(|o| {
             if wants_table {
-                table::table(t.res, &[o], c.store.resource_version())
+                table::table(
+                    t.res,
+                    &[o],
+                    c.store.resource_version(),
+                    q.get("includeObject").is_some_and(|v| v == "Object"),
+                )
             } else {
                 o
             }
@@ -528,7 +533,7 @@ fn list(c: &Cluster, t: &Target, q: &Params, wants_table: bool) -> Result<Value,
     let (items, rv) = c.store.list(t.res, t.ns.as_deref());
     let items = selected(q, items)?;
     if wants_table {
-        return Ok(table::table(t.res, &items, rv));
+        return Ok(table::table(t.res, &items, rv, q.get("includeObject").is_some_and(|v| v == "Object")));
     }
     Ok(json!({
         "kind": format!("{}List", t.res.kind),

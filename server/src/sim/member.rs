@@ -556,7 +556,8 @@ impl Member {
                     o["status"]["startTime"] = json!(now_rfc3339());
                     o["status"]["containerStatuses"] = json!([{"name": p.pointer("/spec/containers/0/name").cloned().unwrap_or(json!("main")), "image": p.pointer("/spec/containers/0/image").cloned().unwrap_or(Value::Null), "ready": false, "restartCount": 0, "started": false, "state": {"waiting": {"reason": "ContainerCreating"}}}]);
                     set_condition(o, "Initialized", "True", "", "");
-                    set_condition(o, "Ready", "False", "ContainersNotReady", "containers with unready status: [main]");
+                    let cname = o.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or("main").to_string();
+                    set_condition(o, "Ready", "False", "ContainersNotReady", &format!("containers with unready status: [{cname}]"));
                 });
                 if cached {
                     self.advance(&p, &key);
@@ -625,8 +626,9 @@ impl Member {
         let needs_model = wl.runtime != Runtime::Other && wl.model.is_some();
         let next = match stage {
             Stage::PullingImage => {
-                self.event(pod, "Normal", "Created", "Created container: main");
-                self.event(pod, "Normal", "Started", "Started container main");
+                let cname = pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or("main");
+                self.event(pod, "Normal", "Created", &format!("Created container: {cname}"));
+                self.event(pod, "Normal", "Started", &format!("Started container {cname}"));
                 let _ = store.mutate(rt("Pod"), &key.0, &key.1, true, |o| {
                     o["status"]["phase"] = json!("Running");
                     o["status"]["containerStatuses"][0]["state"] = json!({"running": {"startedAt": now_rfc3339()}});

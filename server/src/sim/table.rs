@@ -167,7 +167,8 @@ impl IfEmpty for String {
     }
 }
 
-pub fn table(res: &ResourceType, items: &[Value], rv: u64) -> Value {
+/// `include_object`: the full object in each row (kubectl asks for it to sort), else metadata.
+pub fn table(res: &ResourceType, items: &[Value], rv: u64, include_object: bool) -> Value {
     let probe = items.first().cloned().unwrap_or(json!({}));
     let (names, _) = columns(res, &probe);
     let defs: Vec<Value> = names
@@ -178,7 +179,12 @@ pub fn table(res: &ResourceType, items: &[Value], rv: u64) -> Value {
         .iter()
         .map(|o| {
             let (_, cells) = columns(res, o);
-            json!({"cells": cells, "object": {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]}})
+            let object = if include_object {
+                o.clone()
+            } else {
+                json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": o["metadata"]})
+            };
+            json!({"cells": cells, "object": object})
         })
         .collect();
     json!({"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": {"resourceVersion": rv.to_string()}, "columnDefinitions": defs, "rows": rows})
