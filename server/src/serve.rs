@@ -2,6 +2,7 @@
 use crate::auth::AuthServiceImpl;
 use crate::config::{HubSettings, Settings, SimArgs};
 use crate::http::{router, AppState};
+use crate::hub::KubeClient;
 use crate::metrics::Metrics;
 use crate::services::users::UsersServiceImpl;
 use crate::sim::{Sim, SimConfig, Topology};
@@ -44,19 +45,24 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
 
     // The embedded default: a simulated hub in this process, reachable like a real one.
-    let _sim = match &settings.hub {
+    // The embedded default: a simulated hub in this process, reached over HTTPS like a real one.
+    let (_sim, hub_kubeconfig) = match &settings.hub {
         HubSettings::Simulated { topology, time_scale } => {
             let dir = settings.data_dir.join("sim");
             let sim = start_sim(topology.as_deref(), *time_scale, None, &dir).await?;
             tracing::info!(hub = %sim.hub.url(), members = ?sim.member_names(), kubeconfigs = %dir.display(), "simulated hub started");
             println!("Simulated hub: {} (kubeconfigs in {})", sim.hub.url(), dir.display());
-            Some(sim)
+            (Some(sim), dir.join("hub.kubeconfig"))
         }
-        HubSettings::Kubeconfig(p) => {
-            tracing::info!(kubeconfig = %p.display(), "using the hub from the kubeconfig");
-            None
-        }
+        HubSettings::Kubeconfig(p) => (None, p.clone()),
     };
+    let hub =
+        KubeClient::from_kubeconfig_file(&hub_kubeconfig, None).await.map_err(|e| format!("hub-kubeconfig: {e}"))?;
+    // An unreachable hub is reported, not fatal: the database stays the source of truth.
+    match hub.version().await {
+        Ok(v) => tracing::info!(server = %hub.server, version = %v, "hub reachable"),
+        Err(e) => tracing::warn!(server = %hub.server, error = %e, "hub not reachable yet"),
+    }
     let listener =
         tokio::net::TcpListener::bind(settings.addr).await.map_err(|e| format!("addr {}: {e}", settings.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
@@ -75,6 +81,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         auth: auth.clone(),
         metrics: Metrics::default(),
         metrics_token: settings.metrics_token.clone(),
+        hub,
         services: Services { auth: Arc::new(auth), users: Arc::new(UsersServiceImpl::new(store.clone())) },
     };
 

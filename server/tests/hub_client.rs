@@ -121,6 +121,44 @@ async fn round_trips_and_error_mapping() {
 }
 
 #[tokio::test]
+async fn watches_see_changes_and_resume() {
+    use futures::StreamExt;
+    use kube::api::{Api, WatchEvent, WatchParams};
+    let (_sim, hub) = start().await;
+    let api: Api<ConfigMap> = Api::namespaced(hub.kube().clone(), "default");
+    let list = api.list(&Default::default()).await.unwrap();
+    let rv = list.metadata.resource_version.unwrap();
+    let mut stream = api.watch(&WatchParams::default().labels("w=1").timeout(10), &rv).await.unwrap().boxed();
+    let mut cm = ConfigMap {
+        metadata: ObjectMeta {
+            name: Some("watched".into()),
+            namespace: Some("default".into()),
+            labels: Some(BTreeMap::from([("w".into(), "1".into())])),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    hub.apply(&cm).await.unwrap();
+    cm.data = Some(BTreeMap::from([("a".into(), "b".into())]));
+    hub.apply(&cm).await.unwrap();
+    hub.delete::<ConfigMap>(Some("default"), "watched").await.unwrap();
+    let mut seen = Vec::new();
+    while seen.len() < 3 {
+        match tokio::time::timeout(Duration::from_secs(5), stream.next()).await.expect("watch event").unwrap().unwrap()
+        {
+            WatchEvent::Added(o) => seen.push(("added", o.name_any())),
+            WatchEvent::Modified(o) => seen.push(("modified", o.name_any())),
+            WatchEvent::Deleted(o) => seen.push(("deleted", o.name_any())),
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(
+        seen,
+        [("added", "watched".to_string()), ("modified", "watched".to_string()), ("deleted", "watched".to_string())]
+    );
+}
+
+#[tokio::test]
 async fn credentials_are_checked() {
     let (sim, _hub) = start().await;
     let good = sim.kubeconfig(&sim.member("edge-cpu").unwrap().cluster);

@@ -32,6 +32,8 @@ pub struct AppState {
     pub metrics: Metrics,
     pub metrics_token: Option<String>,
     pub services: Services,
+    /// The Karmada hub (real or simulated).
+    pub hub: crate::hub::KubeClient,
 }
 
 pub fn router(state: AppState) -> Router {

@@ -78,6 +78,11 @@ impl KubeClient {
         Self::from_kubeconfig(&text, context).await
     }
 
+    /// The underlying kube client, for watches and what the helpers here do not cover.
+    pub fn kube(&self) -> &Client {
+        &self.client
+    }
+
     fn api<K: Object>(&self, ns: Option<&str>) -> Api<K> {
         <K::Scope as ApiScope>::api(self.client.clone(), ns)
     }
