@@ -26,7 +26,14 @@ const PUBLIC_PATHS: &[&str] = &[
 ];
 
 /// Most specific first; the first prefix that matches decides.
-const RULES: &[(&str, Role)] = &[("/api/auth/", Role::User), ("/api/users/", Role::Admin), ("/users", Role::Admin)];
+const RULES: &[(&str, Role)] = &[
+    ("/api/auth/", Role::User),
+    ("/api/clusters/list", Role::User),
+    ("/api/clusters/get", Role::User),
+    ("/api/clusters/", Role::Admin),
+    ("/api/users/", Role::Admin),
+    ("/users", Role::Admin),
+];
 
 pub fn access_for(path: &str) -> Access {
     if PUBLIC_PATHS.contains(&path) || PUBLIC_PREFIXES.iter().any(|p| path.starts_with(p)) {
@@ -73,6 +80,10 @@ mod tests {
             ("/api/users/list", Some(Role::Operator), false),
             ("/api/users/list", Some(Role::Admin), true),
             ("/api/something/new", Some(Role::Operator), false),
+            ("/api/clusters/list", Some(Role::User), true),
+            ("/api/clusters/register", Some(Role::Operator), false),
+            ("/api/clusters/release", Some(Role::Admin), true),
+            ("/clusters/gpu-hpc", Some(Role::User), true),
             ("/api/auth/login", None, true),
         ];
         for (path, role, ok) in cases {

@@ -4,6 +4,7 @@ pub mod config;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod secrets;
 pub mod serve;
 pub mod services;
 pub mod sim;

@@ -4,6 +4,8 @@ use crate::config::{HubSettings, Settings, SimArgs};
 use crate::http::{router, AppState};
 use crate::hub::KubeClient;
 use crate::metrics::Metrics;
+use crate::secrets::Sealer;
+use crate::services::clusters::ClustersServiceImpl;
 use crate::services::users::UsersServiceImpl;
 use crate::sim::{Sim, SimConfig, Topology};
 use crate::store::{now_ms, SessionStore, Store};
@@ -33,6 +35,8 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
 
 pub async fn run(settings: Settings) -> Result<(), String> {
     let store = open_store(&settings).await?;
+    let master_key = std::env::var("HMAS_MASTER_KEY").ok();
+    let sealer = Sealer::load(master_key.as_deref(), &settings.data_dir)?;
     let auth = AuthServiceImpl::new(store.clone(), settings.session_ttl, settings.secure_cookies);
     let given = std::env::var("HMAS_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     match auth.ensure_admin(given.as_deref()).await {
@@ -81,8 +85,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         auth: auth.clone(),
         metrics: Metrics::default(),
         metrics_token: settings.metrics_token.clone(),
-        hub,
-        services: Services { auth: Arc::new(auth), users: Arc::new(UsersServiceImpl::new(store.clone())) },
+        hub: hub.clone(),
+        services: Services {
+            auth: Arc::new(auth),
+            users: Arc::new(UsersServiceImpl::new(store.clone())),
+            clusters: Arc::new(ClustersServiceImpl::new(store.clone(), hub.clone(), sealer)),
+        },
     };
 
     let purge = tokio::spawn(purge_sessions(store.clone()));

@@ -163,7 +163,7 @@ async fn users_roles_and_their_limits() {
 async fn hostile_requests_are_refused_and_change_nothing() {
     let h = Hmas::start(Some(ADMIN_PW));
     let admin = login(&h, "admin", ADMIN_PW).await;
-    let big = "x".repeat(100 * 1024);
+    let big = "x".repeat(2 * 1024 * 1024);
     let (s, e) =
         call(&admin, &h, "/api/users/create", json!({"username": "big", "role": "user", "password": big})).await;
     assert_eq!((s, e["code"].as_str()), (413, Some("too_large")));

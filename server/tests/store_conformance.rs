@@ -75,7 +75,60 @@ async fn suite(store: Store) {
     assert_eq!(store.delete_user_sessions("u3").await.unwrap(), 1);
     assert_eq!(store.session_user("h3", 17_000).await.unwrap(), None);
 
+    clusters(&store).await;
     store.close().await;
+}
+
+async fn clusters(store: &Store) {
+    use app::models::cluster::{NodeInfo, ZoneClass};
+    use server::store::{ClusterRecord, ClusterState, ClusterStore};
+    let node = NodeInfo {
+        name: "n1".into(),
+        ready: true,
+        cpu: "8".into(),
+        memory: "32Gi".into(),
+        gpu_product: "NVIDIA-L4".into(),
+        gpus: 1,
+        gpu_memory_mib: 23034,
+        nvlink: false,
+        mig_capable: false,
+        instance_type: "g6".into(),
+    };
+    let rec = ClusterRecord {
+        id: "c1".into(),
+        name: "east".into(),
+        display_name: "East".into(),
+        api_endpoint: "https://e:6443".into(),
+        zone_class: ZoneClass::A,
+        region: "us-east".into(),
+        zone: "".into(),
+        credentials: "v1:sealed".into(),
+        kubernetes_version: "v1.36.0".into(),
+        nodes: vec![node],
+        state: ClusterState::Registering,
+        state_message: "".into(),
+        created_at: 10,
+        updated_at: 10,
+    };
+    assert_eq!(store.upsert_cluster(&rec).await.unwrap(), rec);
+    // Upsert by name keeps the id and creation time.
+    let again = ClusterRecord {
+        id: "other".into(),
+        display_name: "East 2".into(),
+        created_at: 99,
+        updated_at: 20,
+        ..rec.clone()
+    };
+    let got = store.upsert_cluster(&again).await.unwrap();
+    assert_eq!((got.id.as_str(), got.created_at, got.display_name.as_str(), got.updated_at), ("c1", 10, "East 2", 20));
+    assert_eq!(store.list_clusters().await.unwrap().len(), 1);
+    store.set_cluster_state("east", ClusterState::Failed, "boom", 30).await.unwrap();
+    let got = store.cluster_by_name("east").await.unwrap().unwrap();
+    assert_eq!((got.state, got.state_message.as_str()), (ClusterState::Failed, "boom"));
+    assert!(matches!(store.set_cluster_state("nope", ClusterState::Failed, "", 1).await, Err(StoreError::NotFound)));
+    assert!(store.delete_cluster("east").await.unwrap());
+    assert!(!store.delete_cluster("east").await.unwrap());
+    assert!(store.cluster_by_name("east").await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! Server fns: the dashboard's API and the documented admin API (docs/api.md). Every endpoint is
 //! explicit (`/api/<domain>/<verb>`) and takes JSON. Bodies are thin: authorize, call the service.
 pub mod auth;
+pub mod clusters;
 pub mod users;
 
 #[cfg(feature = "ssr")]

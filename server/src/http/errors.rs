@@ -30,19 +30,24 @@ pub async fn server_fn_status(req: Request, next: Next) -> Response {
 
 /// Refuses bodies over `limit` bytes before anything reads them.
 pub async fn body_limit(req: Request, next: Next) -> Response {
-    const LIMIT: u64 = 64 * 1024;
+    // Room for kubeconfigs (at most 256 KiB) in JSON.
+    const LIMIT: u64 = 1024 * 1024;
     if !req.uri().path().starts_with("/api/") {
         return next.run(req).await;
     }
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if declared.is_some_and(|n| n > LIMIT) {
+    if let Some(n) = declared.filter(|n| *n > LIMIT) {
         let mut res = error_response(&AppError::new(
             app::error::ErrorCode::TooLarge,
             format!("request body is larger than {} KiB", LIMIT / 1024),
         ));
-        // The unread body is still on the wire: the connection cannot carry another request.
-        res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        // Read a moderately oversized body to the end, so the client sees this answer instead
+        // of a reset; a huge one is cut off with the connection.
+        const DRAIN: u64 = 16 * 1024 * 1024;
+        if n > DRAIN || to_bytes(req.into_body(), DRAIN as usize).await.is_err() {
+            res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+        }
         return res;
     }
     next.run(req).await

@@ -54,7 +54,7 @@ pub fn router(state: AppState) -> Router {
         .layer(from_fn(errors::server_fn_status))
         .layer(from_fn(errors::body_limit))
         // Bodies without a declared length are cut off here instead.
-        .layer(RequestBodyLimitLayer::new(1 << 20))
+        .layer(RequestBodyLimitLayer::new(16 << 20))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(from_fn(errors::same_origin))
         .layer(from_fn_with_state(state.auth.clone(), require_session))

@@ -3,7 +3,9 @@
 //! kube or k8s-openapi leaves this module except through H-MAS models.
 pub mod client;
 pub mod error;
+pub mod join;
 pub mod karmada;
+pub mod kubeconfig;
 pub mod status;
 
 pub use client::KubeClient;

@@ -1,3 +1,4 @@
 //! Where H-MAS's rules meet the store (and, later, the hub). Implements `app::services`.
+pub mod clusters;
 pub mod errors;
 pub mod users;

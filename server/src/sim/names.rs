@@ -21,6 +21,11 @@ pub fn check(rule: NameRule, name: &str) -> Option<String> {
         NameRule::Label1035 if !(is_label_1123(name) && name.as_bytes()[0].is_ascii_lowercase()) => {
             Some(LABEL_1035.into())
         }
+        NameRule::PathSegment
+            if name.is_empty() || name == "." || name == ".." || name.contains('/') || name.contains('%') =>
+        {
+            Some("may not be '.' or '..' and may not contain '/' or '%'".to_string())
+        }
         NameRule::Subdomain if name.len() > 253 || !name.split('.').all(is_label_1123) => Some(SUBDOMAIN_1123.into()),
         _ => None,
     }
@@ -56,6 +61,8 @@ mod tests {
         assert!(check(NameRule::Subdomain, "a.b-c.d").is_none());
         assert!(check(NameRule::Subdomain, "a..b").is_some());
         assert!(check(NameRule::Subdomain, "").is_some());
+        assert!(check(NameRule::PathSegment, "system:controller:x").is_none());
+        assert!(check(NameRule::PathSegment, "a/b").is_some());
         assert!(valid_label_key("nvidia.com/gpu.product"));
         assert!(!valid_label_key("Bad Key"));
         assert!(valid_label_value("Tesla-T4"));

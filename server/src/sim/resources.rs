@@ -18,6 +18,8 @@ pub struct ResourceType {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum NameRule {
     Subdomain,
+    /// RBAC objects: anything usable as a path segment (`system:controller:x` is fine).
+    PathSegment,
     Label1123,
     Label1035,
 }
@@ -64,8 +66,11 @@ pub const RESOURCES: &[ResourceType] = &[
     rt("", "v1", "Event", "events", true, &["ev"]),
     rt("apps", "v1", "Deployment", "deployments", true, &["deploy"]),
     rt("batch", "v1", "Job", "jobs", true, &[]),
-    rt("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[]),
-    rt("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[]),
+    named(rt("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", false, &[]), NameRule::PathSegment),
+    named(
+        rt("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding", "clusterrolebindings", false, &[]),
+        NameRule::PathSegment,
+    ),
     hub(rt("cluster.karmada.io", "v1alpha1", "Cluster", "clusters", false, &[])),
     hub(rt("policy.karmada.io", "v1alpha1", "PropagationPolicy", "propagationpolicies", true, &["pp"])),
     hub(rt("policy.karmada.io", "v1alpha1", "OverridePolicy", "overridepolicies", true, &["op"])),

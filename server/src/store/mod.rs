@@ -2,9 +2,11 @@
 //! models, one sqlx implementation over `AnyPool` with portable SQL, so SQLite (embedded default)
 //! and PostgreSQL share every query. See docs/architecture.md for why.
 
+mod clusters;
 mod sessions;
 mod users;
 
+pub use clusters::{ClusterRecord, ClusterState, ClusterStore};
 pub use sessions::SessionStore;
 pub use users::{UserRecord, UserStore};
 

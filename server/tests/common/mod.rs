@@ -24,14 +24,27 @@ impl Hmas {
     }
 
     pub fn start_in(data_dir: &std::path::Path, admin_password: Option<&str>) -> Hmas {
+        Hmas::start_logged(data_dir, admin_password, None)
+    }
+
+    /// With the log (level info) written to `log`, for tests that read it.
+    pub fn start_logged(
+        data_dir: &std::path::Path,
+        admin_password: Option<&str>,
+        log: Option<&std::path::Path>,
+    ) -> Hmas {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hmas"));
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env_remove("HMAS_DATABASE_URL")
             .env_remove("HMAS_CONFIG")
-            .env("HMAS_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit());
+            .env("HMAS_LOG", if log.is_some() { "info" } else { "warn" })
+            .env("HMAS_SIM_TIME_SCALE", "0.01")
+            .stdout(Stdio::piped());
+        match log {
+            Some(p) => cmd.stderr(std::fs::File::create(p).unwrap()),
+            None => cmd.stderr(Stdio::inherit()),
+        };
         match admin_password {
             Some(p) => cmd.env("HMAS_ADMIN_PASSWORD", p),
             None => cmd.env_remove("HMAS_ADMIN_PASSWORD"),

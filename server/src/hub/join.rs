@@ -1,0 +1,268 @@
+//! Push-mode registration, as `karmadactl join` does it, over the API: an identity for Karmada on
+//! the member (ServiceAccount with a token, ClusterRole and binding), then the hub's Secret and
+//! Cluster. And the reverse, for release.
+use super::client::KubeClient;
+use super::error::HubError;
+use super::karmada::{Cluster, ClusterSpec, LocalSecretReference, ResourceBinding};
+use super::kubeconfig::MemberAccess;
+use app::models::cluster::{ClusterCondition, ClusterEvent, NodeInfo, ZoneClass};
+use k8s_openapi::api::core::v1::{Event, Namespace, Node, Secret, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
+use k8s_openapi::ByteString;
+use kube::api::ObjectMeta;
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+pub const KARMADA_NS: &str = "karmada-cluster";
+pub const ZONE_CLASS_LABEL: &str = "hmas.io/zone-class";
+pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
+
+fn meta(name: &str, ns: Option<&str>) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: ns.map(String::from),
+        labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), "hmas".to_string())])),
+        ..Default::default()
+    }
+}
+
+fn identity(cluster: &str) -> String {
+    format!("karmada-{cluster}")
+}
+
+fn role_name(cluster: &str) -> String {
+    format!("karmada-controller-manager:karmada-{cluster}")
+}
+
+/// On the member: the ServiceAccount Karmada acts as, with cluster-wide rights, and its token.
+pub async fn provision_member(member: &KubeClient, cluster: &str) -> Result<String, HubError> {
+    let sa = identity(cluster);
+    member.apply(&Namespace { metadata: meta(KARMADA_NS, None), ..Default::default() }).await?;
+    member.apply(&ServiceAccount { metadata: meta(&sa, Some(KARMADA_NS)), ..Default::default() }).await?;
+    let rules = vec![
+        PolicyRule {
+            api_groups: Some(vec!["*".into()]),
+            resources: Some(vec!["*".into()]),
+            verbs: vec!["*".into()],
+            ..Default::default()
+        },
+        PolicyRule { non_resource_urls: Some(vec!["*".into()]), verbs: vec!["get".into()], ..Default::default() },
+    ];
+    member
+        .apply(&ClusterRole { metadata: meta(&role_name(cluster), None), rules: Some(rules), ..Default::default() })
+        .await?;
+    member
+        .apply(&ClusterRoleBinding {
+            metadata: meta(&role_name(cluster), None),
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "ClusterRole".into(),
+                name: role_name(cluster),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: sa.clone(),
+                namespace: Some(KARMADA_NS.into()),
+                ..Default::default()
+            }]),
+        })
+        .await?;
+    let mut secret_meta = meta(&sa, Some(KARMADA_NS));
+    secret_meta.annotations = Some(BTreeMap::from([("kubernetes.io/service-account.name".to_string(), sa.clone())]));
+    member
+        .apply(&Secret {
+            metadata: secret_meta,
+            type_: Some("kubernetes.io/service-account-token".into()),
+            ..Default::default()
+        })
+        .await?;
+    // The token controller fills the token in shortly after.
+    for _ in 0..100 {
+        let s: Option<Secret> = member.get(Some(KARMADA_NS), &sa).await?;
+        if let Some(t) = s.and_then(|s| s.data).and_then(|d| d.get("token").cloned()) {
+            return String::from_utf8(t.0).map_err(|_| HubError::Other("the member's token is not text".into()));
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    Err(HubError::Unavailable("the member did not issue a token for Karmada's ServiceAccount within 10 s".into()))
+}
+
+/// Removes what `provision_member` made. Best effort: returns what could not be removed.
+pub async fn clean_member(member: &KubeClient, cluster: &str) -> Vec<String> {
+    let sa = identity(cluster);
+    let mut left = Vec::new();
+    let mut note = |what: String, r: Result<bool, HubError>| {
+        if let Err(e) = r {
+            left.push(format!("{what}: {e}"));
+        }
+    };
+    note(
+        format!("ClusterRoleBinding {}", role_name(cluster)),
+        member.delete::<ClusterRoleBinding>(None, &role_name(cluster)).await,
+    );
+    note(format!("ClusterRole {}", role_name(cluster)), member.delete::<ClusterRole>(None, &role_name(cluster)).await);
+    note(format!("Secret {KARMADA_NS}/{sa}"), member.delete::<Secret>(Some(KARMADA_NS), &sa).await);
+    note(format!("ServiceAccount {KARMADA_NS}/{sa}"), member.delete::<ServiceAccount>(Some(KARMADA_NS), &sa).await);
+    left
+}
+
+pub struct HubRegistration<'a> {
+    pub name: &'a str,
+    pub server: &'a str,
+    pub ca_pem: &'a str,
+    pub token: &'a str,
+    pub zone_class: ZoneClass,
+    pub region: &'a str,
+    pub zone: &'a str,
+}
+
+/// On the hub: the Secret with the member's token and CA, and the Cluster pointing at both.
+pub async fn register_in_hub(hub: &KubeClient, r: &HubRegistration<'_>) -> Result<(), HubError> {
+    hub.apply(&Namespace { metadata: meta(KARMADA_NS, None), ..Default::default() }).await?;
+    let mut data = BTreeMap::from([("token".to_string(), ByteString(r.token.as_bytes().to_vec()))]);
+    if !r.ca_pem.is_empty() {
+        data.insert("caBundle".into(), ByteString(r.ca_pem.as_bytes().to_vec()));
+    }
+    hub.apply(&Secret {
+        metadata: meta(r.name, Some(KARMADA_NS)),
+        data: Some(data),
+        type_: Some("Opaque".into()),
+        ..Default::default()
+    })
+    .await?;
+    let mut m = meta(r.name, None);
+    let labels = m.labels.get_or_insert_with(BTreeMap::new);
+    labels.insert(ZONE_CLASS_LABEL.into(), r.zone_class.as_str().into());
+    if !r.region.is_empty() {
+        labels.insert("topology.kubernetes.io/region".into(), r.region.into());
+    }
+    if !r.zone.is_empty() {
+        labels.insert("topology.kubernetes.io/zone".into(), r.zone.into());
+    }
+    let spec = ClusterSpec {
+        sync_mode: "Push".into(),
+        api_endpoint: Some(r.server.into()),
+        secret_ref: Some(LocalSecretReference { namespace: KARMADA_NS.into(), name: r.name.into() }),
+        insecure_skip_tls_verification: r.ca_pem.is_empty().then_some(true),
+        region: (!r.region.is_empty()).then(|| r.region.into()),
+        zone: (!r.zone.is_empty()).then(|| r.zone.into()),
+        ..Default::default()
+    };
+    hub.apply(&Cluster { metadata: m, spec, status: None }).await?;
+    Ok(())
+}
+
+/// Deletes the Cluster, then its Secret. Missing objects are fine (a retry after a crash).
+pub async fn unregister_from_hub(hub: &KubeClient, name: &str) -> Result<(), HubError> {
+    hub.delete::<Cluster>(None, name).await?;
+    hub.delete::<Secret>(Some(KARMADA_NS), name).await?;
+    Ok(())
+}
+
+/// Hub workloads (bindings) placed on each cluster.
+pub async fn workloads_by_cluster(hub: &KubeClient) -> Result<BTreeMap<String, Vec<String>>, HubError> {
+    let rbs: Vec<ResourceBinding> = hub.list(None, None).await?;
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for rb in rbs {
+        let what = format!("{}/{} ({})", rb.spec.resource.namespace, rb.spec.resource.name, rb.spec.resource.kind);
+        for c in &rb.spec.clusters {
+            out.entry(c.name.clone()).or_default().push(what.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn quantity(node: &Node, key: &str) -> String {
+    node.status
+        .as_ref()
+        .and_then(|s| s.allocatable.as_ref())
+        .and_then(|a| a.get(key))
+        .map(|q| q.0.clone())
+        .unwrap_or_default()
+}
+
+/// Nodes with their GPUs, read from NVIDIA's feature-discovery labels and allocatable resources.
+pub fn node_info(n: &Node) -> NodeInfo {
+    let labels = n.labels();
+    let label = |k: &str| labels.get(k).cloned().unwrap_or_default();
+    let ready = n
+        .status
+        .as_ref()
+        .and_then(|s| s.conditions.as_ref())
+        .is_some_and(|cs| cs.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
+    let mig_resources = n
+        .status
+        .as_ref()
+        .and_then(|s| s.allocatable.as_ref())
+        .is_some_and(|a| a.keys().any(|k| k.starts_with("nvidia.com/mig-")));
+    NodeInfo {
+        name: n.name_any(),
+        ready,
+        cpu: quantity(n, "cpu"),
+        memory: quantity(n, "memory"),
+        gpu_product: label("nvidia.com/gpu.product"),
+        gpus: quantity(n, "nvidia.com/gpu").parse().unwrap_or(0),
+        gpu_memory_mib: label("nvidia.com/gpu.memory").parse().unwrap_or(0),
+        nvlink: label("nvidia.com/gpu.nvlink") == "true",
+        mig_capable: label("nvidia.com/mig.capable") == "true" || mig_resources,
+        instance_type: label("node.kubernetes.io/instance-type"),
+    }
+}
+
+pub async fn nodes(member: &KubeClient) -> Result<Vec<NodeInfo>, HubError> {
+    let mut v: Vec<NodeInfo> = member.nodes().await?.iter().map(node_info).collect();
+    v.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(v)
+}
+
+/// The member's most recent events, newest first.
+pub async fn recent_events(member: &KubeClient, limit: usize) -> Result<Vec<ClusterEvent>, HubError> {
+    let mut evs: Vec<Event> = member.list(None, None).await?;
+    let when = |e: &Event| {
+        e.last_timestamp
+            .as_ref()
+            .map(|t| t.0.to_string())
+            .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
+            .unwrap_or_default()
+    };
+    evs.sort_by_key(|e| std::cmp::Reverse(when(e)));
+    Ok(evs
+        .iter()
+        .take(limit)
+        .map(|e| ClusterEvent {
+            time: when(e),
+            kind: e.type_.clone().unwrap_or_default(),
+            reason: e.reason.clone().unwrap_or_default(),
+            object: format!(
+                "{}/{}",
+                e.involved_object.kind.clone().unwrap_or_default().to_lowercase(),
+                e.involved_object.name.clone().unwrap_or_default()
+            ),
+            message: e.message.clone().unwrap_or_default(),
+        })
+        .collect())
+}
+
+pub fn conditions(c: &Cluster) -> Vec<ClusterCondition> {
+    c.status
+        .as_ref()
+        .map(|s| {
+            s.conditions
+                .iter()
+                .map(|k| ClusterCondition {
+                    kind: k.type_.clone(),
+                    status: k.status.clone(),
+                    reason: k.reason.clone(),
+                    message: k.message.clone(),
+                    since: k.last_transition_time.0.to_string(),
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// A kube client for a member from stored access.
+pub async fn member_client(name: &str, access: &MemberAccess) -> Result<KubeClient, HubError> {
+    KubeClient::from_kubeconfig(&access.to_kubeconfig(name), None).await
+}

@@ -1,0 +1,307 @@
+use crate::auth::token::new_id;
+use crate::hub::join::{self, HubRegistration};
+use crate::hub::karmada::Cluster;
+use crate::hub::kubeconfig::{self, MemberAccess};
+use crate::hub::status::cluster_health;
+use crate::hub::{HubError, KubeClient};
+use crate::secrets::Sealer;
+use crate::store::{now_ms, ClusterRecord, ClusterState, ClusterStore, Store};
+use app::error::{AppError, ErrorCode};
+use app::models::cluster::{
+    ClusterAccess, ClusterDetail, ClusterHealth, ClusterPhase, ClusterView, GpuGroup, KubeconfigContext, NodeInfo,
+    RegisterCluster, ReleaseReport,
+};
+use app::models::user::SessionUser;
+use app::services::ClustersService;
+use async_trait::async_trait;
+use kube::ResourceExt;
+use std::collections::BTreeMap;
+
+#[derive(Clone)]
+pub struct ClustersServiceImpl {
+    store: Store,
+    hub: KubeClient,
+    sealer: Sealer,
+}
+
+/// An error about the access the operator gave, shown next to the field they gave it in.
+fn access_error(field: &str, code: ErrorCode, message: String) -> AppError {
+    let mut e = AppError::new(code, message.clone());
+    e.fields.insert(field.into(), message);
+    e
+}
+
+fn gpu_groups(nodes: &[NodeInfo]) -> Vec<GpuGroup> {
+    let mut groups: BTreeMap<String, GpuGroup> = BTreeMap::new();
+    for n in nodes.iter().filter(|n| n.gpus > 0) {
+        let g = groups.entry(n.gpu_product.clone()).or_insert_with(|| GpuGroup {
+            product: n.gpu_product.clone(),
+            count: 0,
+            memory_mib: n.gpu_memory_mib,
+            nvlink: false,
+            mig_capable: false,
+        });
+        g.count += n.gpus;
+        g.nvlink |= n.nvlink;
+        g.mig_capable |= n.mig_capable;
+    }
+    groups.into_values().collect()
+}
+
+impl ClustersServiceImpl {
+    pub fn new(store: Store, hub: KubeClient, sealer: Sealer) -> Self {
+        Self { store, hub, sealer }
+    }
+
+    fn view(
+        &self,
+        r: &ClusterRecord,
+        health: Option<&ClusterHealth>,
+        hub_error: Option<&str>,
+        instances: i64,
+    ) -> ClusterView {
+        let (phase, message) = match (r.state, health) {
+            (ClusterState::Registering, _) => (ClusterPhase::Registering, "registration in progress".to_string()),
+            (ClusterState::Failed, _) => (ClusterPhase::Failed, r.state_message.clone()),
+            (ClusterState::Registered, Some(h)) if h.ready => (ClusterPhase::Ready, h.message.clone()),
+            (ClusterState::Registered, Some(h)) => (ClusterPhase::NotReady, h.message.clone()),
+            (ClusterState::Registered, None) => (
+                ClusterPhase::NotReady,
+                hub_error.map(|e| format!("hub unreachable: {e}")).unwrap_or_else(|| "not found in the hub".into()),
+            ),
+        };
+        let stored_gpus: i64 = r.nodes.iter().map(|n| n.gpus).sum();
+        ClusterView {
+            id: r.id.clone(),
+            name: r.name.clone(),
+            display_name: if r.display_name.is_empty() { r.name.clone() } else { r.display_name.clone() },
+            api_endpoint: r.api_endpoint.clone(),
+            zone_class: r.zone_class,
+            region: r.region.clone(),
+            zone: r.zone.clone(),
+            phase,
+            message,
+            kubernetes_version: health
+                .map(|h| h.kubernetes_version.clone())
+                .filter(|v| !v.is_empty())
+                .unwrap_or_else(|| r.kubernetes_version.clone()),
+            nodes_total: health.map(|h| h.nodes_total).filter(|n| *n > 0).unwrap_or(r.nodes.len() as i64),
+            nodes_ready: health.map(|h| h.nodes_ready).unwrap_or(0),
+            gpus: gpu_groups(&r.nodes),
+            gpus_allocatable: health.map(|h| h.gpus_allocatable).filter(|g| *g > 0).unwrap_or(stored_gpus),
+            gpus_allocated: health.map(|h| h.gpus_allocated).unwrap_or(0),
+            instances,
+            registered_at: r.created_at,
+        }
+    }
+
+    /// Hub state for every cluster, or why it could not be read.
+    async fn hub_state(&self) -> (BTreeMap<String, Cluster>, BTreeMap<String, Vec<String>>, Option<String>) {
+        let clusters = self.hub.list::<Cluster>(None, None).await;
+        let workloads = join::workloads_by_cluster(&self.hub).await;
+        match (clusters, workloads) {
+            (Ok(cs), Ok(ws)) => (cs.into_iter().map(|c| (c.name_any(), c)).collect(), ws, None),
+            (Err(e), _) | (_, Err(e)) => (BTreeMap::new(), BTreeMap::new(), Some(e.to_string())),
+        }
+    }
+
+    fn access_of(&self, r: &ClusterRecord) -> Result<MemberAccess, AppError> {
+        let json = self
+            .sealer
+            .open(&r.credentials)
+            .map_err(|e| AppError::internal(format!("credentials of {}: {e}", r.name)))?;
+        serde_json::from_str(&json).map_err(|e| AppError::internal(format!("credentials of {}: {e}", r.name)))
+    }
+
+    async fn fail(&self, name: &str, member: &KubeClient, err: AppError) -> AppError {
+        // Undo on the member and the hub what may have been made; the row stays, marked failed,
+        // so the operator sees what happened and can register again.
+        let _ = join::unregister_from_hub(&self.hub, name).await;
+        let _ = join::clean_member(member, name).await;
+        let _ = self.store.set_cluster_state(name, ClusterState::Failed, &err.message, now_ms()).await;
+        tracing::warn!(cluster = name, error = %err.message, "registration failed; undone");
+        err
+    }
+}
+
+#[async_trait]
+impl ClustersService for ClustersServiceImpl {
+    async fn inspect_kubeconfig(&self, kubeconfig: &str) -> Result<Vec<KubeconfigContext>, AppError> {
+        if kubeconfig.len() > app::models::cluster::MAX_KUBECONFIG_BYTES {
+            return Err(AppError::field("kubeconfig", "is larger than 256 KiB"));
+        }
+        kubeconfig::contexts(kubeconfig).map_err(|m| AppError::field("kubeconfig", format!("the file {m}")))
+    }
+
+    async fn register(&self, actor: &SessionUser, input: RegisterCluster) -> Result<ClusterView, AppError> {
+        input.validate()?;
+        let (field, access) = match &input.access {
+            ClusterAccess::Kubeconfig { kubeconfig, context } => (
+                "kubeconfig",
+                kubeconfig::access(kubeconfig, context.as_deref())
+                    .map_err(|m| AppError::field("kubeconfig", format!("the kubeconfig {m}")))?,
+            ),
+            ClusterAccess::Endpoint { server, ca_pem, token, client_cert_pem, client_key_pem } => (
+                "server",
+                MemberAccess {
+                    server: server.trim().to_string(),
+                    ca_pem: ca_pem.trim().to_string(),
+                    token: token.trim().to_string(),
+                    client_cert_pem: client_cert_pem.clone(),
+                    client_key_pem: client_key_pem.clone(),
+                },
+            ),
+        };
+        if let Some(other) = self
+            .store
+            .list_clusters()
+            .await?
+            .into_iter()
+            .find(|c| c.api_endpoint == access.server && c.name != input.name)
+        {
+            return Err(AppError {
+                code: ErrorCode::Conflict,
+                ..AppError::field("name", format!("this API server is already registered as {}", other.name))
+            });
+        }
+
+        // Prove the credentials and RBAC by listing nodes, not just by reaching the server.
+        let member = join::member_client(&input.name, &access)
+            .await
+            .map_err(|e| AppError::field(field, format!("cannot use these credentials: {e}")))?;
+        let nodes = join::nodes(&member).await.map_err(|e| match e {
+            HubError::Unavailable(m) | HubError::Other(m) => {
+                access_error(field, ErrorCode::Unavailable, format!("cannot reach {}: {m}", access.server))
+            }
+            HubError::Unauthorized(m) => access_error(
+                field,
+                ErrorCode::Invalid,
+                format!("{} refused the credentials (401 Unauthorized): {m}", access.server),
+            ),
+            HubError::Forbidden(m) => access_error(
+                field,
+                ErrorCode::Invalid,
+                format!("the credentials are valid but may not list nodes (403 Forbidden): {m}"),
+            ),
+            other => access_error(field, ErrorCode::Invalid, format!("{} answered: {other}", access.server)),
+        })?;
+        let version = member.version().await.unwrap_or_default();
+
+        let now = now_ms();
+        let sealed = self.sealer.seal(&serde_json::to_string(&access).map_err(|e| AppError::internal(e.to_string()))?);
+        let record = ClusterRecord {
+            id: new_id(),
+            name: input.name.clone(),
+            display_name: input.display_name.trim().to_string(),
+            api_endpoint: access.server.clone(),
+            zone_class: input.zone_class,
+            region: input.region.clone(),
+            zone: input.zone.clone(),
+            credentials: sealed,
+            kubernetes_version: version,
+            nodes,
+            state: ClusterState::Registering,
+            state_message: String::new(),
+            created_at: now,
+            updated_at: now,
+        };
+        // The row first: whatever happens next, the database knows about this cluster.
+        let record = self.store.upsert_cluster(&record).await?;
+
+        let token = match join::provision_member(&member, &input.name).await {
+            Ok(t) => t,
+            Err(e) => {
+                let err = access_error(
+                    field,
+                    ErrorCode::Invalid,
+                    format!("could not set up Karmada's access on the member: {e}"),
+                );
+                return Err(self.fail(&input.name, &member, err).await);
+            }
+        };
+        let reg = HubRegistration {
+            name: &input.name,
+            server: &access.server,
+            ca_pem: &access.ca_pem,
+            token: &token,
+            zone_class: input.zone_class,
+            region: &input.region,
+            zone: &input.zone,
+        };
+        if let Err(e) = join::register_in_hub(&self.hub, &reg).await {
+            let mut err: AppError = e.into();
+            err.message = format!("could not register in the hub: {}", err.message);
+            return Err(self.fail(&input.name, &member, err).await);
+        }
+        self.store.set_cluster_state(&input.name, ClusterState::Registered, "", now_ms()).await?;
+        tracing::info!(by = %actor.username, cluster = %input.name, server = %access.server, "cluster registered");
+        let health = self.hub.get::<Cluster>(None, &input.name).await.ok().flatten().map(|c| cluster_health(&c));
+        let record = ClusterRecord { state: ClusterState::Registered, ..record };
+        Ok(self.view(&record, health.as_ref(), None, 0))
+    }
+
+    async fn list(&self) -> Result<Vec<ClusterView>, AppError> {
+        let rows = self.store.list_clusters().await?;
+        let (clusters, workloads, hub_error) = self.hub_state().await;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                let health = clusters.get(&r.name).map(cluster_health);
+                let n = workloads.get(&r.name).map(|w| w.len()).unwrap_or(0) as i64;
+                self.view(r, health.as_ref(), hub_error.as_deref(), n)
+            })
+            .collect())
+    }
+
+    async fn detail(&self, name: &str) -> Result<ClusterDetail, AppError> {
+        let r = self
+            .store
+            .cluster_by_name(name)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("no cluster named {name}")))?;
+        let (clusters, workloads, hub_error) = self.hub_state().await;
+        let hub_cluster = clusters.get(name);
+        let list = workloads.get(name).cloned().unwrap_or_default();
+        let view = self.view(&r, hub_cluster.map(cluster_health).as_ref(), hub_error.as_deref(), list.len() as i64);
+        // Live from the member when it answers, else what was read at registration.
+        let (nodes, events) = match join::member_client(name, &self.access_of(&r)?).await {
+            Ok(m) => (
+                join::nodes(&m).await.unwrap_or_else(|_| r.nodes.clone()),
+                join::recent_events(&m, 25).await.unwrap_or_default(),
+            ),
+            Err(_) => (r.nodes.clone(), vec![]),
+        };
+        Ok(ClusterDetail {
+            cluster: view,
+            nodes,
+            conditions: hub_cluster.map(join::conditions).unwrap_or_default(),
+            events,
+            workloads: list,
+        })
+    }
+
+    async fn release(&self, actor: &SessionUser, name: &str, force: bool) -> Result<ReleaseReport, AppError> {
+        let r = self
+            .store
+            .cluster_by_name(name)
+            .await?
+            .ok_or_else(|| AppError::not_found(format!("no cluster named {name}")))?;
+        let workloads =
+            join::workloads_by_cluster(&self.hub).await.map_err(AppError::from)?.remove(name).unwrap_or_default();
+        if !workloads.is_empty() && !force {
+            return Err(AppError::conflict(format!(
+                "{} workload(s) run on {name} ({}); release with force to let their policies move or remove them",
+                workloads.len(),
+                workloads.join(", ")
+            )));
+        }
+        join::unregister_from_hub(&self.hub, name).await.map_err(AppError::from)?;
+        let leftovers = match join::member_client(name, &self.access_of(&r)?).await {
+            Ok(m) => join::clean_member(&m, name).await,
+            Err(e) => vec![format!("member not reachable with the stored credentials: {e}")],
+        };
+        self.store.delete_cluster(name).await?;
+        tracing::info!(by = %actor.username, cluster = name, forced = force, leftovers = leftovers.len(), "cluster released");
+        Ok(ReleaseReport { name: name.to_string(), leftovers })
+    }
+}
