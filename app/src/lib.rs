@@ -48,7 +48,8 @@ pub fn App() -> impl IntoView {
                 <Route path=path!("/login") view=pages::login::LoginPage/>
                 <ParentRoute path=path!("") view=pages::shell::Shell>
                     <Route path=path!("") view=pages::overview::OverviewPage/>
-                    <Route path=path!("clusters") view=pages::placeholder::ClustersPage/>
+                    <Route path=path!("clusters") view=pages::clusters::ClustersPage/>
+                    <Route path=path!("clusters/:name") view=pages::cluster_detail::ClusterDetailPage/>
                     <Route path=path!("deployments") view=pages::placeholder::DeploymentsPage/>
                     <Route path=path!("policies") view=pages::placeholder::PoliciesPage/>
                     <Route path=path!("playground") view=pages::placeholder::PlaygroundPage/>

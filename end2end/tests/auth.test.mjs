@@ -39,11 +39,11 @@ test('sign in, see the shell, sign out', async () => {
   await shot(page, 'overview');
 
   // Client-side navigation through the shell.
-  await page.click('.sidebar nav a[href="/clusters"]');
-  await page.waitForURL('**/clusters');
-  assert.equal(await page.textContent('h1'), 'Clusters');
+  await page.click('.sidebar nav a[href="/policies"]');
+  await page.waitForURL('**/policies');
+  assert.equal(await page.textContent('h1'), 'Policies');
   assert.match(await page.textContent('.empty'), /Not available in this version yet/);
-  await shot(page, 'clusters-not-yet');
+  await shot(page, 'policies-not-yet');
 
   await page.click('text=Sign out');
   await page.waitForURL('**/login');

@@ -31,6 +31,7 @@ export async function startHmas() {
   });
   return {
     base,
+    dataDir: join(dataDir, 'data'),
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));

@@ -2,5 +2,7 @@
 pub mod dialog;
 pub mod feedback;
 pub mod form;
+pub mod gpu;
 pub mod layout;
+pub mod poll;
 pub mod time;

@@ -4,6 +4,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterHealth {
     pub name: String,
+    /// Whether the hub has reported on the cluster at all yet.
+    pub reported: bool,
     pub ready: bool,
     /// Why it is (not) ready, in the hub's words.
     pub message: String,

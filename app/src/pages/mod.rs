@@ -1,3 +1,5 @@
+pub mod cluster_detail;
+pub mod clusters;
 pub mod login;
 pub mod not_found;
 pub mod overview;

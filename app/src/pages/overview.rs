@@ -5,7 +5,7 @@ use leptos::prelude::*;
 use leptos_meta::Title;
 
 const ABOUT: &[(&str, &str, bool)] = &[
-    ("/clusters", "Register Kubernetes clusters into the hub and see their GPUs.", false),
+    ("/clusters", "Register Kubernetes clusters into the hub and see their GPUs.", true),
     ("/deployments", "Serve a model with a runtime on the clusters that fit it.", false),
     ("/policies", "Decide where models run, with what resources, and how they fail over.", false),
     ("/playground", "Chat with any deployed model.", false),

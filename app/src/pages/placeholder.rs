@@ -16,17 +16,6 @@ fn NotYet(title: &'static str, subtitle: &'static str, what: &'static str) -> im
 }
 
 #[component]
-pub fn ClustersPage() -> impl IntoView {
-    view! {
-        <NotYet
-            title="Clusters"
-            subtitle="Member clusters registered in the hub, with their GPUs."
-            what="Registering and releasing Kubernetes clusters from a kubeconfig is not part of this version. Nothing is registered."
-        />
-    }
-}
-
-#[component]
 pub fn DeploymentsPage() -> impl IntoView {
     view! {
         <NotYet

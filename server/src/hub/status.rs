@@ -14,6 +14,7 @@ pub fn cluster_health(c: &Cluster) -> ClusterHealth {
     let nodes = status.node_summary.unwrap_or_default();
     ClusterHealth {
         name: c.name_any(),
+        reported: ready.is_some(),
         ready: ready.is_some_and(|r| r.status == "True"),
         message: ready.map(|r| r.message.clone()).unwrap_or_else(|| "no status reported yet".into()),
         kubernetes_version: status.kubernetes_version.unwrap_or_default(),

@@ -63,6 +63,9 @@ impl ClustersServiceImpl {
         let (phase, message) = match (r.state, health) {
             (ClusterState::Registering, _) => (ClusterPhase::Registering, "registration in progress".to_string()),
             (ClusterState::Failed, _) => (ClusterPhase::Failed, r.state_message.clone()),
+            (ClusterState::Registered, Some(h)) if !h.reported => {
+                (ClusterPhase::Registering, "waiting for the hub's first status report".to_string())
+            }
             (ClusterState::Registered, Some(h)) if h.ready => (ClusterPhase::Ready, h.message.clone()),
             (ClusterState::Registered, Some(h)) => (ClusterPhase::NotReady, h.message.clone()),
             (ClusterState::Registered, None) => (

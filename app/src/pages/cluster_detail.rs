@@ -1,0 +1,190 @@
+//! One cluster: facts, nodes and GPUs, hub conditions, recent events, and release.
+use crate::api::clusters::{get_cluster, ReleaseCluster};
+use crate::components::dialog::Dialog;
+use crate::components::feedback::{error_fallback, EmptyState, ErrorBanner, SkeletonRows};
+use crate::components::gpu::{gpu_line, GpuBar};
+use crate::components::layout::PageHeader;
+use crate::components::poll::use_tick;
+use crate::components::time::format_utc;
+use crate::error::AppError;
+use crate::models::cluster::ClusterDetail;
+use crate::pages::clusters::{can, phase_class};
+use leptos::prelude::*;
+use leptos_meta::Title;
+use leptos_router::hooks::use_params_map;
+use std::time::Duration;
+
+#[component]
+pub fn ClusterDetailPage() -> impl IntoView {
+    let params = use_params_map();
+    let name = Signal::derive(move || params.read().get("name").unwrap_or_default());
+    let tick = use_tick(Duration::from_secs(5));
+    let detail = Resource::new(move || (name.get(), tick.get()), |(n, _)| get_cluster(n));
+    let release_open = RwSignal::new(false);
+
+    view! {
+        <Title text=move || name.get()/>
+        <p class="crumbs"><a href="/clusters">"Clusters"</a>" / "{move || name.get()}</p>
+        <Transition fallback=|| view! { <div class="card"><SkeletonRows rows=6/></div> }>
+            <ErrorBoundary fallback=error_fallback>
+                {move || Suspend::new(async move {
+                    let d = detail.await?;
+                    Ok::<_, AppError>(view! { <Detail d=d release_open/> })
+                })}
+            </ErrorBoundary>
+        </Transition>
+    }
+}
+
+#[component]
+fn Detail(d: ClusterDetail, release_open: RwSignal<bool>) -> impl IntoView {
+    let c = d.cluster.clone();
+    let may_release = can("/api/clusters/release");
+    let zone = [c.region.clone(), c.zone.clone()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" / ");
+    let workloads = d.workloads.clone();
+    view! {
+        <PageHeader title=c.display_name.clone() subtitle=format!("{} · {}", c.name, c.zone_class.label())>
+            <span class=format!("badge big {}", phase_class(c.phase)) data-testid="phase">{c.phase.label()}</span>
+            <Show when=move || may_release.get()>
+                <button class="button danger" type="button" on:click=move |_| release_open.set(true)>"Release…"</button>
+            </Show>
+        </PageHeader>
+        <div class="detail-grid">
+            <section class="card">
+                <h2 class="card-title">"Cluster"</h2>
+                <dl class="facts column">
+                    <div><dt>"API server"</dt><dd><code>{c.api_endpoint.clone()}</code></dd></div>
+                    <div><dt>"Kubernetes"</dt><dd>{c.kubernetes_version.clone()}</dd></div>
+                    <div><dt>"Region / zone"</dt><dd>{if zone.is_empty() { "—".to_string() } else { zone }}</dd></div>
+                    <div><dt>"Nodes"</dt><dd>{format!("{} / {} ready", c.nodes_ready, c.nodes_total)}</dd></div>
+                    <div><dt>"Registered"</dt><dd>{format_utc(c.registered_at)}</dd></div>
+                    <div><dt>"Status"</dt><dd>{c.message.clone()}</dd></div>
+                </dl>
+            </section>
+            <section class="card">
+                <h2 class="card-title">"GPUs"</h2>
+                {if c.gpus.is_empty() {
+                    view! { <p class="muted">"No GPUs: this cluster serves CPU-only workloads."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="gpu-list">{c.gpus.iter().map(|g| view! { <li>{gpu_line(g)}</li> }).collect_view()}</ul>
+                        <GpuBar allocated=c.gpus_allocated allocatable=c.gpus_allocatable/>
+                    }
+                    .into_any()
+                }}
+                <h2 class="card-title spaced">"Conditions"</h2>
+                {if d.conditions.is_empty() {
+                    view! { <p class="muted">"The hub has not reported on this cluster yet."</p> }.into_any()
+                } else {
+                    view! {
+                        <ul class="conditions">
+                            {d.conditions.iter().map(|k| view! {
+                                <li>
+                                    <span class=format!("badge {}", if k.status == "True" { "ok" } else { "danger" })>{format!("{} {}", k.kind, k.status)}</span>
+                                    " "<span class="muted">{format!("{}: {} (since {})", k.reason, k.message, k.since)}</span>
+                                </li>
+                            }).collect_view()}
+                        </ul>
+                    }
+                    .into_any()
+                }}
+            </section>
+        </div>
+        <section class="card flush">
+            <h2 class="card-title padded">"Nodes"</h2>
+            <table class="table" data-testid="nodes">
+                <thead><tr><th>"Node"</th><th>"Status"</th><th>"CPU"</th><th>"Memory"</th><th>"GPUs"</th><th>"Interconnect"</th><th>"Instance type"</th></tr></thead>
+                <tbody>
+                    {d.nodes.iter().map(|n| view! {
+                        <tr>
+                            <td class="cell-main">{n.name.clone()}</td>
+                            <td><span class=format!("badge {}", if n.ready { "ok" } else { "danger" })>{if n.ready { "Ready" } else { "NotReady" }}</span></td>
+                            <td>{n.cpu.clone()}</td>
+                            <td>{n.memory.clone()}</td>
+                            <td>{if n.gpus > 0 { format!("{} × {}", n.gpus, n.gpu_product) } else { "—".into() }}</td>
+                            <td>{match (n.nvlink, n.mig_capable) { (true, true) => "NVLink · MIG", (true, false) => "NVLink", (false, true) => "MIG", _ => "—" }}</td>
+                            <td class="muted">{n.instance_type.clone()}</td>
+                        </tr>
+                    }).collect_view()}
+                </tbody>
+            </table>
+        </section>
+        <section class="card flush">
+            <h2 class="card-title padded">"Recent events"</h2>
+            {if d.events.is_empty() {
+                view! { <EmptyState title="No events" body="Nothing has happened on this cluster recently."/> }.into_any()
+            } else {
+                view! {
+                    <table class="table">
+                        <thead><tr><th>"Time"</th><th>"Type"</th><th>"Reason"</th><th>"Object"</th><th>"Message"</th></tr></thead>
+                        <tbody>
+                            {d.events.iter().map(|e| view! {
+                                <tr>
+                                    <td class="nowrap muted">{e.time.clone()}</td>
+                                    <td><span class=format!("badge {}", if e.kind == "Warning" { "warn" } else { "muted" })>{e.kind.clone()}</span></td>
+                                    <td>{e.reason.clone()}</td>
+                                    <td><code>{e.object.clone()}</code></td>
+                                    <td>{e.message.clone()}</td>
+                                </tr>
+                            }).collect_view()}
+                        </tbody>
+                    </table>
+                }
+                .into_any()
+            }}
+        </section>
+        <ReleaseDialog name=c.name.clone() display=c.display_name.clone() workloads open=release_open/>
+    }
+}
+
+#[component]
+fn ReleaseDialog(name: String, display: String, workloads: Vec<String>, open: RwSignal<bool>) -> impl IntoView {
+    let release = ServerAction::<ReleaseCluster>::new();
+    let force = RwSignal::new(false);
+    let confirm = RwSignal::new(String::new());
+    let busy = !workloads.is_empty();
+    let name_s = StoredValue::new(name.clone());
+    let error = Signal::derive(move || release.value().get().and_then(|r| r.err()));
+    Effect::new(move |_| {
+        if let Some(Ok(_)) = release.value().get() {
+            let _ = window().location().set_href("/clusters");
+        }
+    });
+    let ready = Signal::derive(move || confirm.get() == name_s.get_value() && (!busy || force.get()));
+    let workloads = StoredValue::new(workloads);
+    view! {
+        <Dialog title=format!("Release {display}") open>
+            <div class="form">
+                {move || error.get().map(|e| view! { <ErrorBanner error=e/> })}
+                <p>"Releasing this cluster:"</p>
+                <ol class="steps">
+                    <li>"deletes its Cluster object and credentials Secret from the hub, so nothing new is scheduled there;"</li>
+                    <li>"removes the hub's ServiceAccount, ClusterRole and binding from the member (what cannot be removed is reported);"</li>
+                    <li>"forgets the cluster and its stored credentials in H-MAS."</li>
+                </ol>
+                {move || (!workloads.get_value().is_empty()).then(|| view! {
+                    <div class="banner banner-warn" role="alert">
+                        <strong>{format!("{} workload(s) run here", workloads.get_value().len())}</strong>
+                        <ul>{workloads.get_value().into_iter().map(|w| view! { <li><code>{w}</code></li> }).collect_view()}</ul>
+                        <label class="check"><input type="checkbox" bind:checked=force/>" Release anyway: their policies move them elsewhere or remove them"</label>
+                    </div>
+                })}
+                <div class="field">
+                    <label for="f-confirm">{format!("Type {name} to confirm")}</label>
+                    <input id="f-confirm" autocomplete="off" bind:value=confirm/>
+                </div>
+                <div class="form-actions">
+                    <button class="button" type="button" on:click=move |_| open.set(false)>"Cancel"</button>
+                    <button
+                        class="button danger-solid"
+                        type="button"
+                        disabled=move || !ready.get() || release.pending().get()
+                        on:click=move |_| { release.dispatch(ReleaseCluster { name: name_s.get_value(), force: force.get_untracked() }); }
+                    >
+                        {move || if release.pending().get() { "Releasing…" } else { "Release cluster" }}
+                    </button>
+                </div>
+            </div>
+        </Dialog>
+    }
+}
