@@ -79,6 +79,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     if !settings.site_root.join("pkg").exists() {
         tracing::warn!(site_root = %settings.site_root.display(), "site root has no pkg/: pages will render without styles and scripts (build it with scripts/build-site)");
     }
+    let clusters = ClustersServiceImpl::new(store.clone(), hub.clone(), sealer);
+    clusters.recover().await.map_err(|e| format!("database: {e}"))?;
     let state = AppState {
         leptos_options,
         store: store.clone(),
@@ -89,14 +91,15 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         services: Services {
             auth: Arc::new(auth),
             users: Arc::new(UsersServiceImpl::new(store.clone())),
-            clusters: Arc::new(ClustersServiceImpl::new(store.clone(), hub.clone(), sealer)),
+            clusters: Arc::new(clusters),
         },
     };
 
     let purge = tokio::spawn(purge_sessions(store.clone()));
+    let shutdown = shutdown_signal();
     tracing::info!(%addr, database = store_kind(&settings.database_url), "H-MAS listening");
     println!("H-MAS is listening on http://{addr}");
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown_signal()).await.map_err(|e| e.to_string())?;
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
     purge.abort();
     store.close().await;
     tracing::info!("stopped");
@@ -170,21 +173,27 @@ pub async fn run_sim(args: SimArgs) -> Result<(), String> {
     Ok(())
 }
 
-async fn shutdown_signal() {
-    let ctrl_c = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
+/// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when the
+/// future is first polled: a signal that arrives right after start-up still stops gracefully.
+fn shutdown_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
-    let term = async {
-        if let Ok(mut s) = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            s.recv().await;
+    let term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    async move {
+        let ctrl_c = async {
+            let _ = tokio::signal::ctrl_c().await;
+        };
+        let term = async move {
+            #[cfg(unix)]
+            if let Some(mut s) = term {
+                s.recv().await;
+                return;
+            }
+            std::future::pending::<()>().await
+        };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term => {},
         }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        _ = ctrl_c => {},
-        _ = term => {},
+        tracing::info!("shutting down: finishing in-flight requests");
     }
-    tracing::info!("shutting down: finishing in-flight requests");
 }

@@ -393,3 +393,39 @@ async fn release_with_and_without_running_workloads() {
     assert!(hub.get::<Cluster>(None, "gpu-general").await.unwrap().is_none());
     assert_eq!(call(&admin, &h, "/api/clusters/release", json!({"name": "gpu-general"})).await.0, 404);
 }
+
+#[tokio::test]
+async fn a_registration_cut_short_by_a_restart_shows_as_failed() {
+    use server::store::{ClusterRecord, ClusterState, ClusterStore, Store};
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut h = Hmas::start_in(&dir, Some(PW));
+    assert!(h.terminate());
+    // As if the process had died between writing the row and finishing the registration.
+    let store = Store::connect(&format!("sqlite://{}", dir.join("hmas.db").display())).await.unwrap();
+    store
+        .upsert_cluster(&ClusterRecord {
+            id: "x1".into(),
+            name: "half".into(),
+            display_name: "Half".into(),
+            api_endpoint: "https://127.0.0.1:9".into(),
+            zone_class: app::models::cluster::ZoneClass::B,
+            region: String::new(),
+            zone: String::new(),
+            credentials: "v1:AAAA".into(),
+            kubernetes_version: String::new(),
+            nodes: vec![],
+            state: ClusterState::Registering,
+            state_message: String::new(),
+            created_at: 1,
+            updated_at: 1,
+        })
+        .await
+        .unwrap();
+    store.close().await;
+    let h = Hmas::start_in(&dir, Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    let (_, list) = call(&admin, &h, "/api/clusters/list", json!({})).await;
+    assert_eq!(list[0]["phase"], "failed", "{list}");
+    assert!(list[0]["message"].as_str().unwrap().contains("interrupted by a restart"));
+}

@@ -145,9 +145,14 @@ fn ReleaseDialog(name: String, display: String, workloads: Vec<String>, open: Rw
     let busy = !workloads.is_empty();
     let name_s = StoredValue::new(name.clone());
     let error = Signal::derive(move || release.value().get().and_then(|r| r.err()));
+    // What could not be cleaned on the member is shown before leaving; a clean release just leaves.
+    let leftovers =
+        Signal::derive(move || release.value().get().and_then(|r| r.ok()).map(|r| r.leftovers).unwrap_or_default());
     Effect::new(move |_| {
-        if let Some(Ok(_)) = release.value().get() {
-            let _ = window().location().set_href("/clusters");
+        if let Some(Ok(r)) = release.value().get() {
+            if r.leftovers.is_empty() {
+                let _ = window().location().set_href("/clusters");
+            }
         }
     });
     let ready = Signal::derive(move || confirm.get() == name_s.get_value() && (!busy || force.get()));
@@ -156,6 +161,13 @@ fn ReleaseDialog(name: String, display: String, workloads: Vec<String>, open: Rw
         <Dialog title=format!("Release {display}") open>
             <div class="form">
                 {move || error.get().map(|e| view! { <ErrorBanner error=e/> })}
+                {move || (!leftovers.get().is_empty()).then(|| view! {
+                    <div class="banner banner-warn" role="alert">
+                        <strong>"Released. These could not be removed from the member; remove them by hand:"</strong>
+                        <ul>{leftovers.get().into_iter().map(|l| view! { <li><code>{l}</code></li> }).collect_view()}</ul>
+                        <a class="button" href="/clusters">"Back to clusters"</a>
+                    </div>
+                })}
                 <p>"Releasing this cluster:"</p>
                 <ol class="steps">
                     <li>"deletes its Cluster object and credentials Secret from the hub, so nothing new is scheduled there;"</li>

@@ -108,6 +108,23 @@ impl ClustersServiceImpl {
         }
     }
 
+    /// At start: a registration the process did not live to finish is marked failed (what it made
+    /// is undone on the next registration or release), so it never shows as healthy.
+    pub async fn recover(&self) -> Result<(), AppError> {
+        for r in self.store.list_clusters().await?.into_iter().filter(|r| r.state == ClusterState::Registering) {
+            self.store
+                .set_cluster_state(
+                    &r.name,
+                    ClusterState::Failed,
+                    "interrupted by a restart of H-MAS; register again",
+                    now_ms(),
+                )
+                .await?;
+            tracing::warn!(cluster = %r.name, "registration was interrupted; marked failed");
+        }
+        Ok(())
+    }
+
     fn access_of(&self, r: &ClusterRecord) -> Result<MemberAccess, AppError> {
         let json = self
             .sealer
