@@ -214,16 +214,18 @@ async fn completions(State(ctx): State<Ctx>, body: Bytes) -> Response {
     generate(ctx, body, false).await
 }
 
+/// The endpoint that takes a request, the request, and the model it may name.
+fn accept(ctx: &Ctx, body: &Bytes) -> Result<(String, Value, String), RtError> {
+    let (pod, w) = pick(ctx)?;
+    let req = serde_json::from_slice::<Value>(body)
+        .map_err(|_| RtError(StatusCode::BAD_REQUEST, "request body is not valid JSON".into(), "BadRequestError"))?;
+    let model = check_model(&w, &req)?;
+    Ok((pod, req, model))
+}
+
 async fn generate(ctx: Ctx, body: Bytes, chat: bool) -> Response {
-    let (pod, w) = match pick(&ctx) {
+    let (pod, req, model) = match accept(&ctx, &body) {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "request body is not valid JSON", "BadRequestError");
-    };
-    let model = match check_model(&w, &req) {
-        Ok(m) => m,
         Err(e) => return e.into_response(),
     };
     let prompt = if chat {
@@ -316,15 +318,8 @@ async fn generate(ctx: Ctx, body: Bytes, chat: bool) -> Response {
 }
 
 async fn embeddings(State(ctx): State<Ctx>, body: Bytes) -> Response {
-    let (_, w) = match pick(&ctx) {
+    let (_, req, model) = match accept(&ctx, &body) {
         Ok(x) => x,
-        Err(e) => return e.into_response(),
-    };
-    let Ok(req) = serde_json::from_slice::<Value>(&body) else {
-        return error(StatusCode::BAD_REQUEST, "request body is not valid JSON", "BadRequestError");
-    };
-    let model = match check_model(&w, &req) {
-        Ok(m) => m,
         Err(e) => return e.into_response(),
     };
     let inputs: Vec<String> = match req.get("input") {
