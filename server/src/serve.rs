@@ -81,6 +81,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
     let clusters = ClustersServiceImpl::new(store.clone(), hub.clone(), sealer);
     clusters.recover().await.map_err(|e| format!("database: {e}"))?;
+    let reconciler = tokio::spawn(reconcile_clusters(clusters.clone()));
     let state = AppState {
         leptos_options,
         store: store.clone(),
@@ -101,6 +102,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     println!("H-MAS is listening on http://{addr}");
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
     purge.abort();
+    reconciler.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -111,6 +113,17 @@ fn store_kind(url: &str) -> &'static str {
         "sqlite"
     } else {
         "postgres"
+    }
+}
+
+/// Keeps the hub in step with the registered clusters, from start and then every 10 s.
+async fn reconcile_clusters(clusters: ClustersServiceImpl) {
+    let mut tick = tokio::time::interval(Duration::from_secs(10));
+    loop {
+        tick.tick().await;
+        if let Err(e) = clusters.reconcile().await {
+            tracing::debug!(error = %e, "cluster reconcile skipped");
+        }
     }
 }
 
@@ -143,7 +156,9 @@ pub async fn start_sim(
 ) -> Result<Sim, String> {
     let topology = load_topology(topology)?;
     let cfg = SimConfig { time_scale, ..SimConfig::default() };
-    let sim = Sim::start(topology, cfg, hub_addr).await.map_err(|e| format!("simulated hub: {e}"))?;
+    let sim = Sim::start(topology, cfg, hub_addr, Some(&dir.join("state.json")))
+        .await
+        .map_err(|e| format!("simulated hub: {e}"))?;
     sim.write_kubeconfigs(dir).map_err(|e| format!("kubeconfig-dir {}: {e}", dir.display()))?;
     Ok(sim)
 }

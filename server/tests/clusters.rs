@@ -429,3 +429,35 @@ async fn a_registration_cut_short_by_a_restart_shows_as_failed() {
     assert_eq!(list[0]["phase"], "failed", "{list}");
     assert!(list[0]["message"].as_str().unwrap().contains("interrupted by a restart"));
 }
+
+#[tokio::test]
+async fn registered_clusters_survive_a_restart_of_the_embedded_hub() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("data");
+    let mut h = Hmas::start_in(&dir, Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    let kc = kubeconfig(&h, "gpu-general");
+    let (s, v) = call(
+        &admin,
+        &h,
+        "/api/clusters/register",
+        register_body("gpu-general", "b", json!({"kind": "kubeconfig", "kubeconfig": kc})),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    wait_ready(&admin, &h, "gpu-general").await;
+    assert!(h.terminate());
+
+    // The simulated clusters come back on the same ports with the same credentials; the hub
+    // lost its objects, and the reconciler joins the cluster again from the database.
+    let h = Hmas::start_in(&dir, Some(PW));
+    let again = kubeconfig(&h, "gpu-general");
+    assert_eq!(
+        (field(&again, "server"), field(&again, "token")),
+        (field(&kc, "server"), field(&kc, "token")),
+        "same endpoint and token"
+    );
+    let admin = login(&h, "admin", PW).await;
+    let v = wait_ready(&admin, &h, "gpu-general").await;
+    assert_eq!(v["gpus_allocatable"], 10);
+}

@@ -14,7 +14,7 @@ use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 async fn start() -> (Sim, KubeClient) {
-    let sim = Sim::start(Topology::default_three(), SimConfig::fast(), None).await.unwrap();
+    let sim = Sim::start(Topology::default_three(), SimConfig::fast(), None, None).await.unwrap();
     sim.join_members().unwrap();
     let hub = KubeClient::from_kubeconfig(&sim.kubeconfig(&sim.hub), None).await.unwrap();
     (sim, hub)

@@ -125,6 +125,39 @@ impl ClustersServiceImpl {
         Ok(())
     }
 
+    /// Drives the hub toward the database: a registered cluster missing from the hub (a hub that
+    /// lost its state, an object deleted by hand) is joined again with the stored credentials.
+    pub async fn reconcile(&self) -> Result<(), AppError> {
+        let clusters = self.hub.list::<Cluster>(None, None).await.map_err(AppError::from)?;
+        for r in self.store.list_clusters().await?.into_iter().filter(|r| r.state == ClusterState::Registered) {
+            if clusters.iter().any(|c| c.name_any() == r.name) {
+                continue;
+            }
+            let access = self.access_of(&r)?;
+            let joined = async {
+                let member = join::member_client(&r.name, &access).await?;
+                let token = join::provision_member(&member, &r.name).await?;
+                let reg = HubRegistration {
+                    name: &r.name,
+                    server: &access.server,
+                    ca_pem: &access.ca_pem,
+                    token: &token,
+                    zone_class: r.zone_class,
+                    region: &r.region,
+                    zone: &r.zone,
+                };
+                join::register_in_hub(&self.hub, &reg).await
+            };
+            match joined.await {
+                Ok(()) => tracing::info!(cluster = %r.name, "cluster was missing from the hub; joined again"),
+                Err(e) => {
+                    tracing::warn!(cluster = %r.name, error = %e, "cluster is missing from the hub and could not be joined again")
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn access_of(&self, r: &ClusterRecord) -> Result<MemberAccess, AppError> {
         let json = self
             .sealer
@@ -315,6 +348,8 @@ impl ClustersService for ClustersServiceImpl {
                 workloads.join(", ")
             )));
         }
+        // Out of the reconciler's hands first, so it does not join the cluster again mid-release.
+        self.store.set_cluster_state(name, ClusterState::Failed, "being released", now_ms()).await?;
         join::unregister_from_hub(&self.hub, name).await.map_err(AppError::from)?;
         let leftovers = match join::member_client(name, &self.access_of(&r)?).await {
             Ok(m) => join::clean_member(&m, name).await,

@@ -39,11 +39,22 @@ pub struct Cluster {
 }
 
 impl Cluster {
-    pub fn new(name: &str, hub: bool, addr: SocketAddr, kubernetes_version: &str, pki: &super::tls::Pki) -> Cluster {
-        let admin_token = super::random_token();
+    /// `saved`: the credentials of an earlier run, so kubeconfigs handed out then still work.
+    pub fn new(
+        name: &str,
+        hub: bool,
+        addr: SocketAddr,
+        kubernetes_version: &str,
+        pki: &super::tls::Pki,
+        saved: Option<&super::SavedCluster>,
+    ) -> Cluster {
+        let admin_token = saved.map(|s| s.token.clone()).unwrap_or_else(super::random_token);
         let mut tokens = Tokens::default();
         tokens.static_tokens.insert(admin_token.clone(), Identity::Admin(format!("{name}-admin")));
-        let admin_cert = pki.client(&format!("{name}-admin"), "system:masters").ok();
+        let admin_cert = match saved {
+            Some(s) => Some(s.client_cert.clone()),
+            None => pki.client(&format!("{name}-admin"), "system:masters").ok(),
+        };
         if let Some(c) = &admin_cert {
             tokens.cert_identities.insert(c.der.clone(), Identity::Admin(format!("{name}-admin")));
         }

@@ -47,6 +47,34 @@ pub fn random_token() -> String {
     hex::encode(b)
 }
 
+/// What a simulation keeps across restarts: its CA key, and each cluster's port and credentials.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct Saved {
+    ca_key_pem: String,
+    clusters: std::collections::BTreeMap<String, SavedCluster>,
+}
+
+#[derive(Clone, serde::Serialize, serde::Deserialize)]
+pub struct SavedCluster {
+    pub port: u16,
+    pub token: String,
+    pub client_cert: tls::ClientCert,
+}
+
+fn load_saved(path: Option<&Path>) -> Saved {
+    path.and_then(|p| std::fs::read_to_string(p).ok()).and_then(|t| serde_json::from_str(&t).ok()).unwrap_or_default()
+}
+
+/// The port used before, if it is still free; else any.
+async fn bind_again(saved: Option<&SavedCluster>) -> io::Result<tokio::net::TcpListener> {
+    if let Some(s) = saved {
+        if let Ok(l) = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], s.port))).await {
+            return Ok(l);
+        }
+    }
+    tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await
+}
+
 pub struct Sim {
     pki: Pki,
     pub hub: Arc<Cluster>,
@@ -84,25 +112,46 @@ fn serve_cluster(
 }
 
 impl Sim {
-    /// Starts the hub (on `hub_addr`, or any free loopback port) and the members.
-    pub async fn start(topology: Topology, cfg: SimConfig, hub_addr: Option<SocketAddr>) -> io::Result<Sim> {
+    /// Starts the hub (on `hub_addr`, or any free loopback port) and the members. With `state`,
+    /// the CA, ports and credentials of the previous run are reused (and saved there), so
+    /// kubeconfigs and registrations made against it stay valid; the clusters' objects do not
+    /// survive a restart.
+    pub async fn start(
+        topology: Topology,
+        cfg: SimConfig,
+        hub_addr: Option<SocketAddr>,
+        state: Option<&Path>,
+    ) -> io::Result<Sim> {
         let cfg = Arc::new(cfg);
-        let pki = Pki::new().map_err(io::Error::other)?;
+        let saved = load_saved(state);
+        let pki = Pki::new(Some(saved.ca_key_pem.as_str()).filter(|k| !k.is_empty())).map_err(io::Error::other)?;
         let tls = pki.server_config().map_err(io::Error::other)?;
-        let hub_listener =
-            tokio::net::TcpListener::bind(hub_addr.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 0)))).await?;
+        let hub_saved = saved.clusters.get("karmada-apiserver");
+        let hub_listener = match hub_addr {
+            Some(a) => tokio::net::TcpListener::bind(a).await?,
+            None => bind_again(hub_saved).await?,
+        };
         let hub = Arc::new(Cluster::new(
             "karmada-apiserver",
             true,
             hub_listener.local_addr()?,
             &topology.kubernetes_version,
             &pki,
+            hub_saved,
         ));
         let members: Arc<RwLock<Vec<Arc<Member>>>> = Arc::default();
         let mut tasks = Vec::new();
         for spec in &topology.members {
-            let l = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], 0))).await?;
-            let c = Arc::new(Cluster::new(&spec.name, false, l.local_addr()?, &topology.kubernetes_version, &pki));
+            let previous = saved.clusters.get(&spec.name);
+            let l = bind_again(previous).await?;
+            let c = Arc::new(Cluster::new(
+                &spec.name,
+                false,
+                l.local_addr()?,
+                &topology.kubernetes_version,
+                &pki,
+                previous,
+            ));
             let m = Member::new(c.clone(), spec.clone(), cfg.clone());
             tasks.push(serve_cluster(c, l, tls.clone(), None));
             members.write().unwrap_or_else(|e| e.into_inner()).push(m);
@@ -124,7 +173,35 @@ impl Sim {
                 karmada.tick();
             }
         }));
-        Ok(Sim { pki, hub, members, cfg, tasks })
+        let sim = Sim { pki, hub, members, cfg, tasks };
+        if let Some(p) = state {
+            sim.save(p)?;
+        }
+        Ok(sim)
+    }
+
+    fn save(&self, path: &Path) -> io::Result<()> {
+        let mut saved = Saved { ca_key_pem: self.pki.ca_key_pem.clone(), ..Default::default() };
+        let mut all = vec![self.hub.clone()];
+        all.extend(self.members.read().unwrap_or_else(|e| e.into_inner()).iter().map(|m| m.cluster.clone()));
+        for c in all {
+            if let Some(cert) = &c.admin_cert {
+                saved.clusters.insert(
+                    c.name.clone(),
+                    SavedCluster { port: c.addr.port(), token: c.admin_token.clone(), client_cert: cert.clone() },
+                );
+            }
+        }
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        std::fs::write(path, serde_json::to_vec_pretty(&saved).map_err(io::Error::other)?)?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+        }
+        Ok(())
     }
 
     pub fn member(&self, name: &str) -> Option<Arc<Member>> {

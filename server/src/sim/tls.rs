@@ -10,11 +10,14 @@ use std::sync::Arc;
 
 pub struct Pki {
     ca: CertifiedIssuer<'static, KeyPair>,
+    /// The CA's private key (PEM), kept so a restarted simulation is trusted by the same clients.
+    pub ca_key_pem: String,
     pub ca_pem: String,
     server_cert: CertificateDer<'static>,
     server_key: Vec<u8>,
 }
 
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct ClientCert {
     pub cert_pem: String,
     pub key_pem: String,
@@ -22,12 +25,19 @@ pub struct ClientCert {
 }
 
 impl Pki {
-    pub fn new() -> Result<Pki, rcgen::Error> {
+    /// A CA from `ca_key_pem` (the same key and name as before make certificates that clients
+    /// trusting the earlier CA accept), or a new one.
+    pub fn new(ca_key_pem: Option<&str>) -> Result<Pki, rcgen::Error> {
+        let ca_key = match ca_key_pem {
+            Some(pem) => KeyPair::from_pem(pem)?,
+            None => KeyPair::generate()?,
+        };
+        let ca_key_pem = ca_key.serialize_pem();
         let mut p = CertificateParams::new(Vec::<String>::new())?;
         p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
         p.distinguished_name.push(DnType::CommonName, "hmas-simulated-ca");
         p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
-        let ca = CertifiedIssuer::self_signed(p, KeyPair::generate()?)?;
+        let ca = CertifiedIssuer::self_signed(p, ca_key)?;
         let mut s = CertificateParams::new(vec!["localhost".to_string(), "kubernetes.default.svc".to_string()])?;
         s.subject_alt_names.push(SanType::IpAddress(std::net::IpAddr::from([127, 0, 0, 1])));
         s.distinguished_name.push(DnType::CommonName, "kube-apiserver");
@@ -35,7 +45,7 @@ impl Pki {
         let key = KeyPair::generate()?;
         let cert = s.signed_by(&key, &ca)?;
         let ca_pem = ca.pem();
-        Ok(Pki { ca, ca_pem, server_cert: cert.der().clone(), server_key: key.serialize_der() })
+        Ok(Pki { ca, ca_key_pem, ca_pem, server_cert: cert.der().clone(), server_key: key.serialize_der() })
     }
 
     /// A client certificate for `cn` in group `org` (e.g. `system:masters`).
