@@ -451,3 +451,27 @@ async fn streaming_chat_through_a_node_port() {
         .unwrap();
     assert_eq!(wrong.status(), 404);
 }
+
+#[tokio::test]
+async fn injected_latency_errors_and_outages() {
+    use std::sync::atomic::Ordering;
+    let (sim, _hub) = start().await;
+    let m = sim.member("edge-cpu").unwrap();
+    let client = member(&sim, "edge-cpu").await;
+    m.cluster.faults.error_per_mille.store(1000, Ordering::Relaxed);
+    let t = Instant::now();
+    assert!(matches!(client.nodes().await, Err(HubError::Unavailable(_))));
+    assert!(t.elapsed() < Duration::from_secs(2), "no hidden retries");
+    m.cluster.faults.error_per_mille.store(0, Ordering::Relaxed);
+    m.cluster.faults.latency_ms.store(300, Ordering::Relaxed);
+    let t = Instant::now();
+    assert_eq!(client.nodes().await.unwrap().len(), 2);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    m.cluster.faults.latency_ms.store(0, Ordering::Relaxed);
+    sim.set_down("edge-cpu", true);
+    let t = Instant::now();
+    assert!(matches!(client.nodes().await, Err(HubError::Unavailable(_))), "an open connection is cut too");
+    assert!(t.elapsed() < Duration::from_secs(6), "a cut cluster is reported, not waited on");
+    sim.set_down("edge-cpu", false);
+    assert_eq!(client.nodes().await.unwrap().len(), 2);
+}

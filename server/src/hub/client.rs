@@ -67,6 +67,9 @@ impl KubeClient {
         // A cluster that does not answer is reported, not waited on.
         config.connect_timeout = Some(Duration::from_secs(5));
         config.read_timeout = Some(Duration::from_secs(30));
+        // kube's default retries 503/429/504 for up to 15 attempts with backoff reaching minutes:
+        // a dashboard request would hang. H-MAS reports the failure; its reconcilers try again.
+        config.default_retry = false;
         let namespace = config.default_namespace.clone();
         let server = config.cluster_url.to_string();
         let client = Client::try_from(config).map_err(|e| HubError::Config(e.to_string()))?;

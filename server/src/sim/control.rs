@@ -108,3 +108,61 @@ async fn change(State(ctl): State<Ctl>, h: HeaderMap, Path(name): Path<String>, 
     }
     Json(describe(&c)).into_response()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::body::Body;
+    use http::Request;
+    use tower::ServiceExt;
+
+    async fn send(app: &Router, method: &str, path: &str, token: &str, body: &str) -> (u16, Value) {
+        let req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("authorization", format!("Bearer {token}"))
+            .body(Body::from(body.to_string()))
+            .unwrap();
+        let res = app.clone().oneshot(req).await.unwrap();
+        let status = res.status().as_u16();
+        let bytes = axum::body::to_bytes(res.into_body(), 1 << 20).await.unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    #[tokio::test]
+    async fn faults_are_switched_with_the_hub_token() {
+        let pki = super::super::tls::Pki::new(None).unwrap();
+        let addr = "127.0.0.1:1".parse().unwrap();
+        let hub = Arc::new(Cluster::new("karmada-apiserver", true, addr, "v1.36.0", &pki, None));
+        let member = Arc::new(Cluster::new("m1", false, addr, "v1.36.0", &pki, None));
+        let m = Member::new(
+            member.clone(),
+            crate::sim::Topology::default_three().members[2].clone(),
+            Arc::new(crate::sim::SimConfig::fast()),
+        );
+        let app = router(hub.clone(), Arc::new(RwLock::new(vec![m])));
+        let token = hub.admin_token.clone();
+
+        assert_eq!(send(&app, "GET", "/sim/v1/clusters", "wrong", "").await.0, 401);
+        let (s, list) = send(&app, "GET", "/sim/v1/clusters", &token, "").await;
+        assert_eq!(s, 200);
+        assert_eq!(list["clusters"].as_array().unwrap().len(), 2);
+
+        let (s, v) = send(
+            &app,
+            "POST",
+            "/sim/v1/clusters/m1",
+            &token,
+            r#"{"down": true, "latencyMs": 250, "errorPerMille": 100}"#,
+        )
+        .await;
+        assert_eq!((s, v["down"].as_bool(), v["latencyMs"].as_u64()), (200, Some(true), Some(250)));
+        assert!(member.is_down());
+        assert_eq!(send(&app, "POST", "/sim/v1/clusters/m1", &token, r#"{"errorPerMille": 1001}"#).await.0, 400);
+        assert_eq!(send(&app, "POST", "/sim/v1/clusters/m1", &token, r#"{"dwn": true}"#).await.0, 400);
+        assert_eq!(send(&app, "POST", "/sim/v1/clusters/karmada-apiserver", &token, r#"{"down": true}"#).await.0, 400);
+        assert_eq!(send(&app, "POST", "/sim/v1/clusters/nope", &token, r#"{"down": true}"#).await.0, 404);
+        send(&app, "POST", "/sim/v1/clusters/m1", &token, r#"{"down": false}"#).await;
+        assert!(!member.is_down());
+    }
+}
