@@ -70,6 +70,7 @@ test('the layout works on a phone-sized screen', async () => {
   assert.equal(await page.isVisible('.menu-button'), true);
   await page.click('.menu-button');
   await page.waitForSelector('.nav-open');
+  await page.waitForTimeout(250); // let the slide-in finish before the picture
   await shot(page, 'mobile-menu');
   await page.click('.sidebar nav a[href="/deployments"]');
   await page.waitForURL('**/deployments');
