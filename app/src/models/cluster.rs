@@ -106,20 +106,7 @@ pub fn label_value(v: &str) -> Result<(), String> {
 
 /// A DNS-1123 label of at most 48 characters (room for the prefixes H-MAS adds on members).
 pub fn cluster_name(v: &str) -> Result<(), String> {
-    required(v)?;
-    if v.len() > 48 {
-        return Err("must be at most 48 characters".into());
-    }
-    let b = v.as_bytes();
-    if !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
-        || b[0] == b'-'
-        || b[b.len() - 1] == b'-'
-    {
-        return Err(
-            "may contain only lowercase letters, digits and '-', and must start and end with a letter or digit".into(),
-        );
-    }
-    Ok(())
+    super::validate::dns1123_label(v, 48)
 }
 
 /// `My GPU Cluster!` → `my-gpu-cluster`: a name suggestion from a display name.

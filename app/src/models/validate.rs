@@ -16,6 +16,25 @@ pub fn max_len(value: &str, max: usize) -> Result<(), String> {
     }
 }
 
+/// A DNS-1123 label of at most `max` characters: lowercase letters, digits and '-', starting and
+/// ending with a letter or digit.
+pub fn dns1123_label(value: &str, max: usize) -> Result<(), String> {
+    required(value)?;
+    if value.len() > max {
+        return Err(format!("must be at most {max} characters"));
+    }
+    let b = value.as_bytes();
+    if !b.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == b'-')
+        || b[0] == b'-'
+        || b[b.len() - 1] == b'-'
+    {
+        return Err(
+            "may contain only lowercase letters, digits and '-', and must start and end with a letter or digit".into(),
+        );
+    }
+    Ok(())
+}
+
 /// A DNS-1035 label: what Kubernetes accepts as a Service name, and what H-MAS uses for
 /// every name that ends up in the hub.
 pub fn dns1035_label(value: &str) -> Result<(), String> {

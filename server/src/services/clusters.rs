@@ -22,6 +22,9 @@ pub struct ClustersServiceImpl {
     store: Store,
     hub: KubeClient,
     sealer: Sealer,
+    /// Member clients by cluster name, with the sealed credentials they were built from: the
+    /// detail view polls, and a TLS client per poll would redo the handshake every time.
+    members: std::sync::Arc<std::sync::Mutex<BTreeMap<String, (String, KubeClient)>>>,
 }
 
 /// An error about the access the operator gave, shown next to the field they gave it in.
@@ -50,7 +53,7 @@ fn gpu_groups(nodes: &[NodeInfo]) -> Vec<GpuGroup> {
 
 impl ClustersServiceImpl {
     pub fn new(store: Store, hub: KubeClient, sealer: Sealer) -> Self {
-        Self { store, hub, sealer }
+        Self { store, hub, sealer, members: Default::default() }
     }
 
     fn view(
@@ -156,6 +159,21 @@ impl ClustersServiceImpl {
             }
         }
         Ok(())
+    }
+
+    /// A client for a registered member, reused while its stored credentials stay the same.
+    async fn member_of(&self, r: &ClusterRecord) -> Result<KubeClient, AppError> {
+        if let Some((sealed, c)) = self.members.lock().unwrap_or_else(|e| e.into_inner()).get(&r.name) {
+            if *sealed == r.credentials {
+                return Ok(c.clone());
+            }
+        }
+        let c = join::member_client(&r.name, &self.access_of(r)?).await.map_err(AppError::from)?;
+        self.members
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(r.name.clone(), (r.credentials.clone(), c.clone()));
+        Ok(c)
     }
 
     fn access_of(&self, r: &ClusterRecord) -> Result<MemberAccess, AppError> {
@@ -317,7 +335,7 @@ impl ClustersService for ClustersServiceImpl {
         let list = workloads.get(name).cloned().unwrap_or_default();
         let view = self.view(&r, hub_cluster.map(cluster_health).as_ref(), hub_error.as_deref(), list.len() as i64);
         // Live from the member when it answers, else what was read at registration.
-        let (nodes, events) = match join::member_client(name, &self.access_of(&r)?).await {
+        let (nodes, events) = match self.member_of(&r).await {
             Ok(m) => (
                 join::nodes(&m).await.unwrap_or_else(|_| r.nodes.clone()),
                 join::recent_events(&m, 25).await.unwrap_or_default(),
@@ -351,11 +369,12 @@ impl ClustersService for ClustersServiceImpl {
         // Out of the reconciler's hands first, so it does not join the cluster again mid-release.
         self.store.set_cluster_state(name, ClusterState::Failed, "being released", now_ms()).await?;
         join::unregister_from_hub(&self.hub, name).await.map_err(AppError::from)?;
-        let leftovers = match join::member_client(name, &self.access_of(&r)?).await {
+        let leftovers = match self.member_of(&r).await {
             Ok(m) => join::clean_member(&m, name).await,
             Err(e) => vec![format!("member not reachable with the stored credentials: {e}")],
         };
         self.store.delete_cluster(name).await?;
+        self.members.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
         tracing::info!(by = %actor.username, cluster = name, forced = force, leftovers = leftovers.len(), "cluster released");
         Ok(ReleaseReport { name: name.to_string(), leftovers })
     }

@@ -215,6 +215,7 @@ async fn dispatch(State(c): State<Arc<Cluster>>, Query(q): Query<Params>, req: R
     }
     let wants_table =
         parts.headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("as=Table"));
+    let include_object = q.get("includeObject").is_some_and(|v| v == "Object");
     let ct =
         parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
     // Protobuf is not spoken here; clients fall back to JSON on 415.
@@ -223,41 +224,27 @@ async fn dispatch(State(c): State<Arc<Cluster>>, Query(q): Query<Params>, req: R
     }
     let result = match verb {
         "watch" => return watch(c, t, q).await,
-        "list" => list(&c, &t, &q, wants_table),
+        "list" => list(&c, &t, &q, wants_table.then_some(include_object)),
         "get" if t.sub.as_deref() == Some("log") => return pod_log(&c, &t),
         "get" => c.store.get(t.res, t.ns.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or("")).map(|o| {
             if wants_table {
-                table::table(
-                    t.res,
-                    &[o],
-                    c.store.resource_version(),
-                    q.get("includeObject").is_some_and(|v| v == "Object"),
-                )
+                table::table(t.res, &[o], c.store.resource_version(), include_object)
             } else {
                 o
             }
         }),
-        "create" => create(&c, &t, &q, &ct, &body).map(return_created),
+        "create" => create(&c, &t, &q, &ct, &body),
         "update" => update(&c, &t, &q, &ct, &body),
         "patch" => patch_object(&c, &t, &q, &ct, &body),
         "delete" => c.store.delete(t.res, t.ns.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or("")),
         "deletecollection" => delete_collection(&c, &t, &q),
         _ => unreachable!("verbs are matched above"),
     };
+    let status = if verb == "create" { StatusCode::CREATED } else { StatusCode::OK };
     match result {
-        Ok(v) if v.get("__created").is_some() => {
-            let mut v = v;
-            v.as_object_mut().map(|m| m.remove("__created"));
-            (StatusCode::CREATED, Json(v)).into_response()
-        }
-        Ok(v) => Json(v).into_response(),
+        Ok(v) => (status, Json(v)).into_response(),
         Err(e) => e.into_response(),
     }
-}
-
-fn return_created(mut o: Value) -> Value {
-    o["__created"] = json!(true);
-    o
 }
 
 fn decode_body(ct: &str, body: &Bytes) -> Result<Value, ApiError> {
@@ -529,11 +516,12 @@ fn selected(q: &Params, items: Vec<Value>) -> Result<Vec<Value>, ApiError> {
     Ok(out)
 }
 
-fn list(c: &Cluster, t: &Target, q: &Params, wants_table: bool) -> Result<Value, ApiError> {
+/// `table`: answer as a Table, with full objects in the rows when `Some(true)`.
+fn list(c: &Cluster, t: &Target, q: &Params, table: Option<bool>) -> Result<Value, ApiError> {
     let (items, rv) = c.store.list(t.res, t.ns.as_deref());
     let items = selected(q, items)?;
-    if wants_table {
-        return Ok(table::table(t.res, &items, rv, q.get("includeObject").is_some_and(|v| v == "Object")));
+    if let Some(include_object) = table {
+        return Ok(table::table(t.res, &items, rv, include_object));
     }
     Ok(json!({
         "kind": format!("{}List", t.res.kind),

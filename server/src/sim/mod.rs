@@ -212,11 +212,6 @@ impl Sim {
         self.members.read().unwrap_or_else(|e| e.into_inner()).iter().map(|m| m.cluster.name.clone()).collect()
     }
 
-    /// The CA that signed every simulated API server's certificate (PEM).
-    pub fn ca_pem(&self) -> &str {
-        &self.pki.ca_pem
-    }
-
     /// A kubeconfig for one cluster with its admin token, as a cloud console would hand it out.
     pub fn kubeconfig(&self, cluster: &Cluster) -> String {
         self.kubeconfig_with(cluster, &format!("    token: {}\n", cluster.admin_token))

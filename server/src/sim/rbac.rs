@@ -12,11 +12,6 @@ use std::collections::HashMap;
 pub enum Identity {
     /// A static token from the cluster's kubeconfig: cluster-admin.
     Admin(String),
-    /// A token with only the given verbs (for tests of partial permissions).
-    Limited {
-        name: String,
-        verbs: Vec<String>,
-    },
     ServiceAccount {
         namespace: String,
         name: String,
@@ -26,7 +21,7 @@ pub enum Identity {
 impl Identity {
     pub fn username(&self) -> String {
         match self {
-            Identity::Admin(n) | Identity::Limited { name: n, .. } => n.clone(),
+            Identity::Admin(n) => n.clone(),
             Identity::ServiceAccount { namespace, name } => format!("system:serviceaccount:{namespace}:{name}"),
         }
     }
@@ -90,7 +85,6 @@ pub fn authorize(
 ) -> Result<(), ApiError> {
     let allowed = match who {
         Identity::Admin(_) => true,
-        Identity::Limited { verbs, .. } => verbs.iter().any(|v| v == verb || v == "*"),
         Identity::ServiceAccount { namespace, name } => {
             let crb = ResourceType::of_kind("ClusterRoleBinding").expect("crb");
             let cr = ResourceType::of_kind("ClusterRole").expect("cr");

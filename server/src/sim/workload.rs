@@ -30,13 +30,6 @@ impl Runtime {
             Runtime::Other
         }
     }
-
-    pub fn health_path(self) -> &'static str {
-        match self {
-            Runtime::Ollama => "/",
-            _ => "/health",
-        }
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
