@@ -31,6 +31,10 @@ const RULES: &[(&str, Role)] = &[
     ("/api/clusters/list", Role::User),
     ("/api/clusters/get", Role::User),
     ("/api/clusters/", Role::Admin),
+    ("/api/deployments/list", Role::User),
+    ("/api/deployments/get", Role::User),
+    ("/api/deployments/options", Role::User),
+    ("/api/deployments/", Role::Operator),
     ("/api/users/", Role::Admin),
     ("/users", Role::Admin),
 ];
@@ -85,6 +89,11 @@ mod tests {
             ("/api/clusters/release", Some(Role::Admin), true),
             ("/clusters/gpu-hpc", Some(Role::User), true),
             ("/api/auth/login", None, true),
+            ("/api/deployments/list", Some(Role::User), true),
+            ("/api/deployments/create", Some(Role::User), false),
+            ("/api/deployments/create", Some(Role::Operator), true),
+            ("/api/deployments/delete", Some(Role::Admin), true),
+            ("/deployments/llama3-2-1b", Some(Role::User), true),
         ];
         for (path, role, ok) in cases {
             assert_eq!(allows(access_for(path), role), ok, "{path} {role:?}");

@@ -3,6 +3,7 @@
 
 use crate::error::AppError;
 use crate::models::cluster::{ClusterDetail, ClusterView, KubeconfigContext, RegisterCluster, ReleaseReport};
+use crate::models::deployment::{DeployOptions, DeploySpec, DeploymentDetail, DeploymentView};
 use crate::models::user::{LoginInput, NewUser, Role, SessionUser, SetPasswordInput, UserView};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -43,10 +44,36 @@ pub trait ClustersService: Send + Sync {
     async fn release(&self, actor: &SessionUser, name: &str, force: bool) -> Result<ReleaseReport, AppError>;
 }
 
+#[async_trait]
+pub trait DeploymentsService: Send + Sync {
+    /// Model presets and the clusters a deployment may target.
+    async fn options(&self) -> Result<DeployOptions, AppError>;
+    /// Writes the deployment, then applies it to the hub. A hub that fails leaves it `failed`
+    /// (retry with `redeploy`), never lost or half-propagated.
+    async fn deploy(&self, actor: &SessionUser, spec: DeploySpec) -> Result<DeploymentView, AppError>;
+    /// From the database: the status observer keeps it current.
+    async fn list(&self) -> Result<Vec<DeploymentView>, AppError>;
+    /// Live from the hub and the members.
+    async fn detail(&self, name: &str) -> Result<DeploymentDetail, AppError>;
+    /// Applies again, with a changed spec if given (same name); also the retry of a failed one.
+    async fn redeploy(
+        &self,
+        actor: &SessionUser,
+        name: &str,
+        spec: Option<DeploySpec>,
+    ) -> Result<DeploymentView, AppError>;
+    /// Scales to zero (stopped) or back to the spec's replicas.
+    async fn set_stopped(&self, actor: &SessionUser, name: &str, stopped: bool) -> Result<DeploymentView, AppError>;
+    /// Removes the hub objects (and so the members' copies) and the row; the model cache stays
+    /// unless `delete_cache` and no other deployment uses it.
+    async fn delete(&self, actor: &SessionUser, name: &str, delete_cache: bool) -> Result<(), AppError>;
+}
+
 /// Everything server fns may call, provided to them through Leptos context.
 #[derive(Clone)]
 pub struct Services {
     pub auth: Arc<dyn AuthService>,
     pub users: Arc<dyn UsersService>,
     pub clusters: Arc<dyn ClustersService>,
+    pub deployments: Arc<dyn DeploymentsService>,
 }

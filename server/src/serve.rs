@@ -6,6 +6,8 @@ use crate::hub::KubeClient;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
 use crate::services::clusters::ClustersServiceImpl;
+use crate::services::deployments::DeploymentsServiceImpl;
+use crate::services::members::Members;
 use crate::services::users::UsersServiceImpl;
 use crate::sim::{Sim, SimConfig, Topology};
 use crate::store::{now_ms, SessionStore, Store};
@@ -79,9 +81,12 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     if !settings.site_root.join("pkg").exists() {
         tracing::warn!(site_root = %settings.site_root.display(), "site root has no pkg/: pages will render without styles and scripts (build it with scripts/build-site)");
     }
-    let clusters = ClustersServiceImpl::new(store.clone(), hub.clone(), sealer);
+    let members = Members::new(store.clone(), sealer.clone());
+    let clusters = ClustersServiceImpl::new(store.clone(), hub.clone(), sealer, members.clone());
     clusters.recover().await.map_err(|e| format!("database: {e}"))?;
+    let deployments = DeploymentsServiceImpl::new(store.clone(), hub.clone(), members);
     let reconciler = tokio::spawn(reconcile_clusters(clusters.clone()));
+    let observer = tokio::spawn(reconcile_deployments(deployments.clone()));
     let state = AppState {
         leptos_options,
         store: store.clone(),
@@ -93,6 +98,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             auth: Arc::new(auth),
             users: Arc::new(UsersServiceImpl::new(store.clone())),
             clusters: Arc::new(clusters),
+            deployments: Arc::new(deployments),
         },
     };
 
@@ -103,6 +109,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
     purge.abort();
     reconciler.abort();
+    observer.abort();
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -124,6 +131,21 @@ async fn reconcile_clusters(clusters: ClustersServiceImpl) {
         if let Err(e) = clusters.reconcile().await {
             tracing::debug!(error = %e, "cluster reconcile skipped");
         }
+    }
+}
+
+/// Finishes interrupted applies and deletes, heals hub drift (every 10 s), and reads status
+/// back from the hub and the members (every 2 s).
+async fn reconcile_deployments(deployments: DeploymentsServiceImpl) {
+    let mut tick = tokio::time::interval(Duration::from_secs(2));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut n: u64 = 0;
+    loop {
+        tick.tick().await;
+        if let Err(e) = deployments.reconcile(n.is_multiple_of(5)).await {
+            tracing::debug!(error = %e, "deployment reconcile skipped");
+        }
+        n += 1;
     }
 }
 

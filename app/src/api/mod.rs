@@ -2,6 +2,7 @@
 //! explicit (`/api/<domain>/<verb>`) and takes JSON. Bodies are thin: authorize, call the service.
 pub mod auth;
 pub mod clusters;
+pub mod deployments;
 pub mod users;
 
 #[cfg(feature = "ssr")]

@@ -239,7 +239,7 @@ pub struct ClusterView {
     pub gpus: Vec<GpuGroup>,
     pub gpus_allocatable: i64,
     pub gpus_allocated: i64,
-    /// Workloads the hub currently places on this cluster.
+    /// H-MAS deployments that target this cluster.
     pub instances: i64,
     pub registered_at: i64,
 }

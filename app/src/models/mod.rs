@@ -1,4 +1,6 @@
 //! H-MAS's own models, shared by the dashboard and the server. Validation lives here once.
 pub mod cluster;
+pub mod deployment;
+pub mod runtime;
 pub mod user;
 pub mod validate;

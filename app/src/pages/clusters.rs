@@ -99,7 +99,7 @@ fn ClusterCard(cluster: ClusterView) -> impl IntoView {
             <dl class="facts">
                 <div><dt>"Kubernetes"</dt><dd>{if c.kubernetes_version.is_empty() { "—".to_string() } else { c.kubernetes_version.clone() }}</dd></div>
                 <div><dt>"Nodes"</dt><dd>{format!("{} / {} ready", c.nodes_ready, c.nodes_total)}</dd></div>
-                <div><dt>"Workloads"</dt><dd>{c.instances}</dd></div>
+                <div><dt>"Deployments"</dt><dd>{c.instances}</dd></div>
             </dl>
             {if c.gpus.is_empty() {
                 view! { <p class="muted small">"No GPUs: CPU-only nodes"</p> }.into_any()

@@ -218,30 +218,30 @@ pub async fn nodes(member: &KubeClient) -> Result<Vec<NodeInfo>, HubError> {
 
 /// The member's most recent events, newest first.
 pub async fn recent_events(member: &KubeClient, limit: usize) -> Result<Vec<ClusterEvent>, HubError> {
-    let mut evs: Vec<Event> = member.list(None, None).await?;
-    let when = |e: &Event| {
-        e.last_timestamp
+    let evs: Vec<Event> = member.list(None, None).await?;
+    let mut v: Vec<ClusterEvent> = evs.iter().map(event_view).collect();
+    v.sort_by(|a, b| b.time.cmp(&a.time));
+    v.truncate(limit);
+    Ok(v)
+}
+
+pub fn event_view(e: &Event) -> ClusterEvent {
+    ClusterEvent {
+        time: e
+            .last_timestamp
             .as_ref()
             .map(|t| t.0.to_string())
             .or_else(|| e.event_time.as_ref().map(|t| t.0.to_string()))
-            .unwrap_or_default()
-    };
-    evs.sort_by_key(|e| std::cmp::Reverse(when(e)));
-    Ok(evs
-        .iter()
-        .take(limit)
-        .map(|e| ClusterEvent {
-            time: when(e),
-            kind: e.type_.clone().unwrap_or_default(),
-            reason: e.reason.clone().unwrap_or_default(),
-            object: format!(
-                "{}/{}",
-                e.involved_object.kind.clone().unwrap_or_default().to_lowercase(),
-                e.involved_object.name.clone().unwrap_or_default()
-            ),
-            message: e.message.clone().unwrap_or_default(),
-        })
-        .collect())
+            .unwrap_or_default(),
+        kind: e.type_.clone().unwrap_or_default(),
+        reason: e.reason.clone().unwrap_or_default(),
+        object: format!(
+            "{}/{}",
+            e.involved_object.kind.clone().unwrap_or_default().to_lowercase(),
+            e.involved_object.name.clone().unwrap_or_default()
+        ),
+        message: e.message.clone().unwrap_or_default(),
+    }
 }
 
 pub fn conditions(c: &Cluster) -> Vec<ClusterCondition> {

@@ -2,10 +2,12 @@
 //! clusters, server-side apply with one field manager, errors mapped to H-MAS's. Nothing of
 //! kube or k8s-openapi leaves this module except through H-MAS models.
 pub mod client;
+pub mod deploy;
 pub mod error;
 pub mod join;
 pub mod karmada;
 pub mod kubeconfig;
+pub mod render;
 pub mod status;
 
 pub use client::KubeClient;

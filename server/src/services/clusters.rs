@@ -5,6 +5,8 @@ use crate::hub::kubeconfig::{self, MemberAccess};
 use crate::hub::status::cluster_health;
 use crate::hub::{HubError, KubeClient};
 use crate::secrets::Sealer;
+use crate::services::deployments::DeploymentsServiceImpl;
+use crate::services::members::Members;
 use crate::store::{now_ms, ClusterRecord, ClusterState, ClusterStore, Store};
 use app::error::{AppError, ErrorCode};
 use app::models::cluster::{
@@ -22,9 +24,7 @@ pub struct ClustersServiceImpl {
     store: Store,
     hub: KubeClient,
     sealer: Sealer,
-    /// Member clients by cluster name, with the sealed credentials they were built from: the
-    /// detail view polls, and a TLS client per poll would redo the handshake every time.
-    members: std::sync::Arc<std::sync::Mutex<BTreeMap<String, (String, KubeClient)>>>,
+    members: Members,
 }
 
 /// An error about the access the operator gave, shown next to the field they gave it in.
@@ -52,8 +52,8 @@ fn gpu_groups(nodes: &[NodeInfo]) -> Vec<GpuGroup> {
 }
 
 impl ClustersServiceImpl {
-    pub fn new(store: Store, hub: KubeClient, sealer: Sealer) -> Self {
-        Self { store, hub, sealer, members: Default::default() }
+    pub fn new(store: Store, hub: KubeClient, sealer: Sealer, members: Members) -> Self {
+        Self { store, hub, sealer, members }
     }
 
     fn view(
@@ -136,7 +136,7 @@ impl ClustersServiceImpl {
             if clusters.iter().any(|c| c.name_any() == r.name) {
                 continue;
             }
-            let access = self.access_of(&r)?;
+            let access = self.members.access_of(&r)?;
             let joined = async {
                 let member = join::member_client(&r.name, &access).await?;
                 let token = join::provision_member(&member, &r.name).await?;
@@ -159,29 +159,6 @@ impl ClustersServiceImpl {
             }
         }
         Ok(())
-    }
-
-    /// A client for a registered member, reused while its stored credentials stay the same.
-    async fn member_of(&self, r: &ClusterRecord) -> Result<KubeClient, AppError> {
-        if let Some((sealed, c)) = self.members.lock().unwrap_or_else(|e| e.into_inner()).get(&r.name) {
-            if *sealed == r.credentials {
-                return Ok(c.clone());
-            }
-        }
-        let c = join::member_client(&r.name, &self.access_of(r)?).await.map_err(AppError::from)?;
-        self.members
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(r.name.clone(), (r.credentials.clone(), c.clone()));
-        Ok(c)
-    }
-
-    fn access_of(&self, r: &ClusterRecord) -> Result<MemberAccess, AppError> {
-        let json = self
-            .sealer
-            .open(&r.credentials)
-            .map_err(|e| AppError::internal(format!("credentials of {}: {e}", r.name)))?;
-        serde_json::from_str(&json).map_err(|e| AppError::internal(format!("credentials of {}: {e}", r.name)))
     }
 
     async fn fail(&self, name: &str, member: &KubeClient, err: AppError) -> AppError {
@@ -313,12 +290,13 @@ impl ClustersService for ClustersServiceImpl {
 
     async fn list(&self) -> Result<Vec<ClusterView>, AppError> {
         let rows = self.store.list_clusters().await?;
-        let (clusters, workloads, hub_error) = self.hub_state().await;
+        let (clusters, _, hub_error) = self.hub_state().await;
+        let deployments = DeploymentsServiceImpl::per_cluster(&self.store).await?;
         Ok(rows
             .iter()
             .map(|r| {
                 let health = clusters.get(&r.name).map(cluster_health);
-                let n = workloads.get(&r.name).map(|w| w.len()).unwrap_or(0) as i64;
+                let n = deployments.get(&r.name).map(|w| w.len()).unwrap_or(0) as i64;
                 self.view(r, health.as_ref(), hub_error.as_deref(), n)
             })
             .collect())
@@ -335,7 +313,7 @@ impl ClustersService for ClustersServiceImpl {
         let list = workloads.get(name).cloned().unwrap_or_default();
         let view = self.view(&r, hub_cluster.map(cluster_health).as_ref(), hub_error.as_deref(), list.len() as i64);
         // Live from the member when it answers, else what was read at registration.
-        let (nodes, events) = match self.member_of(&r).await {
+        let (nodes, events) = match self.members.client(&r).await {
             Ok(m) => (
                 join::nodes(&m).await.unwrap_or_else(|_| r.nodes.clone()),
                 join::recent_events(&m, 25).await.unwrap_or_default(),
@@ -369,12 +347,12 @@ impl ClustersService for ClustersServiceImpl {
         // Out of the reconciler's hands first, so it does not join the cluster again mid-release.
         self.store.set_cluster_state(name, ClusterState::Failed, "being released", now_ms()).await?;
         join::unregister_from_hub(&self.hub, name).await.map_err(AppError::from)?;
-        let leftovers = match self.member_of(&r).await {
+        let leftovers = match self.members.client(&r).await {
             Ok(m) => join::clean_member(&m, name).await,
             Err(e) => vec![format!("member not reachable with the stored credentials: {e}")],
         };
         self.store.delete_cluster(name).await?;
-        self.members.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.members.forget(name);
         tracing::info!(by = %actor.username, cluster = name, forced = force, leftovers = leftovers.len(), "cluster released");
         Ok(ReleaseReport { name: name.to_string(), leftovers })
     }

@@ -1,4 +1,6 @@
 //! Where H-MAS's rules meet the store (and, later, the hub). Implements `app::services`.
 pub mod clusters;
+pub mod deployments;
 pub mod errors;
+pub mod members;
 pub mod users;

@@ -63,6 +63,19 @@ fn env(c: &Value, name: &str) -> Option<String> {
     c.get("env")?.as_array()?.iter().find(|e| e["name"] == name)?.get("value")?.as_str().map(String::from)
 }
 
+fn expand(word: &str, c: &Value) -> String {
+    let w = word.trim_matches('"');
+    let var = w
+        .strip_prefix("$(")
+        .and_then(|v| v.strip_suffix(')'))
+        .or_else(|| w.strip_prefix("${").and_then(|v| v.strip_suffix('}')))
+        .or_else(|| w.strip_prefix('$'));
+    match var {
+        Some(v) => env(c, v).unwrap_or_default(),
+        None => w.to_string(),
+    }
+}
+
 fn after(words: &[String], flags: &[&str]) -> Option<String> {
     words.iter().position(|w| flags.contains(&w.as_str())).and_then(|i| words.get(i + 1)).cloned().or_else(|| {
         words.iter().find_map(|w| flags.iter().find_map(|f| w.strip_prefix(&format!("{f}="))).map(String::from))
@@ -74,14 +87,18 @@ pub fn read(pod: &Value) -> Workload {
     let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
     let runtime = Runtime::from_image(&image);
     let w = words(&c);
-    let model = match runtime {
+    // A download command (`hf download M`, `text-generation-server download-weights M`) fetches
+    // the model whatever the image.
+    let model = after(&w, &["download", "download-weights"]).or_else(|| match runtime {
         Runtime::Ollama => after(&w, &["pull", "run"]).or_else(|| env(&c, "OLLAMA_MODEL")),
         Runtime::Vllm => after(&w, &["--model", "serve"]).or_else(|| env(&c, "MODEL")),
         Runtime::Tgi => after(&w, &["--model-id"]).or_else(|| env(&c, "MODEL_ID")),
         Runtime::LlamaCpp => after(&w, &["-hf", "--hf-repo", "-m", "--model"]),
         Runtime::Sglang => after(&w, &["--model-path", "--model"]),
         Runtime::Other => None,
-    };
+    });
+    // As the kubelet (`$(VAR)`) and a shell (`$VAR`, `"${VAR}"`) would expand it.
+    let model = model.map(|m| expand(&m, &c));
     let completes = matches!(pod.pointer("/spec/restartPolicy").and_then(Value::as_str), Some("Never" | "OnFailure"));
     let gpus = super::member::pod_requests(pod).get("nvidia.com/gpu").copied().unwrap_or(0).max(0) as u64 / 1000;
     Workload { runtime, model, image, completes, gpus }
@@ -141,6 +158,13 @@ mod tests {
         ));
         assert_eq!((l.runtime, l.model.as_deref()), (Runtime::LlamaCpp, Some("bartowski/Llama-3.2-1B-GGUF:Q4_K_M")));
         assert_eq!(read(&pod("nginx", json!(null), json!(null))).runtime, Runtime::Other);
+        let mut from_env =
+            pod("ollama/ollama", json!(["/bin/sh", "-c"]), json!(["ollama serve & ollama pull \"$HMAS_MODEL\"; wait"]));
+        from_env["spec"]["containers"][0]["env"] = json!([{"name": "HMAS_MODEL", "value": "qwen2.5:7b"}]);
+        assert_eq!(read(&from_env).model.as_deref(), Some("qwen2.5:7b"));
+        let mut job = pod("vllm/vllm-openai", json!(["hf", "download", "$(HMAS_MODEL)"]), json!(null));
+        job["spec"]["containers"][0]["env"] = json!([{"name": "HMAS_MODEL", "value": "Qwen/Qwen2.5-1.5B-Instruct"}]);
+        assert_eq!(read(&job).model.as_deref(), Some("Qwen/Qwen2.5-1.5B-Instruct"));
     }
 
     #[test]

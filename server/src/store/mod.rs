@@ -3,10 +3,12 @@
 //! and PostgreSQL share every query. See docs/architecture.md for why.
 
 mod clusters;
+mod deployments;
 mod sessions;
 mod users;
 
 pub use clusters::{ClusterRecord, ClusterState, ClusterStore};
+pub use deployments::{ApplyState, CacheRecord, DeploymentRecord, DeploymentStore};
 pub use sessions::SessionStore;
 pub use users::{UserRecord, UserStore};
 

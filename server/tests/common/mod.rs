@@ -27,11 +27,28 @@ impl Hmas {
         Hmas::start_logged(data_dir, admin_password, None)
     }
 
+    /// With the simulated hub's clock at `time_scale` (slower than the default, to watch stages).
+    pub fn start_scaled(admin_password: Option<&str>, time_scale: f64) -> Hmas {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut h = Hmas::start_with(&tmp.path().join("data"), admin_password, None, time_scale);
+        h._tmp = Some(tmp);
+        h
+    }
+
     /// With the log (level info) written to `log`, for tests that read it.
     pub fn start_logged(
         data_dir: &std::path::Path,
         admin_password: Option<&str>,
         log: Option<&std::path::Path>,
+    ) -> Hmas {
+        Hmas::start_with(data_dir, admin_password, log, 0.01)
+    }
+
+    pub fn start_with(
+        data_dir: &std::path::Path,
+        admin_password: Option<&str>,
+        log: Option<&std::path::Path>,
+        time_scale: f64,
     ) -> Hmas {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hmas"));
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
@@ -39,7 +56,7 @@ impl Hmas {
             .env_remove("HMAS_DATABASE_URL")
             .env_remove("HMAS_CONFIG")
             .env("HMAS_LOG", if log.is_some() { "info" } else { "warn" })
-            .env("HMAS_SIM_TIME_SCALE", "0.01")
+            .env("HMAS_SIM_TIME_SCALE", time_scale.to_string())
             .stdout(Stdio::piped());
         match log {
             Some(p) => cmd.stderr(std::fs::File::create(p).unwrap()),

@@ -1,0 +1,592 @@
+//! A deployment's hub objects, as pure functions of what the operator asked for: the model server
+//! Deployment, its NodePort Service, the PropagationPolicy that places both, the model cache
+//! volume with its own policy, and the optional pre-load Job.
+use super::join::MANAGED_BY_LABEL;
+use super::karmada::{
+    ClusterAffinity, ClusterPreferences, Placement, PropagationPolicy, PropagationPolicySpec,
+    ReplicaSchedulingStrategy, ResourceSelector, StaticClusterWeight,
+};
+use app::models::deployment::DeploySpec;
+use app::models::runtime::{container_plan, model_presets, ContainerPlan, RuntimeKind};
+use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction, HTTPGetAction, Namespace,
+    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
+    Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, Toleration, Volume, VolumeMount,
+    VolumeResourceRequirements,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
+use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
+use kube::api::ObjectMeta;
+use sha2::Digest;
+use std::collections::BTreeMap;
+
+/// The hub namespace every deployment's objects live in.
+pub const SERVING_NS: &str = "hmas-serving";
+pub const DEPLOYMENT_LABEL: &str = "hmas.io/deployment";
+pub const ROLE_LABEL: &str = "hmas.io/role";
+pub const RUNTIME_LABEL: &str = "hmas.io/runtime";
+pub const MODEL_ANNOTATION: &str = "hmas.io/model";
+pub const CONTAINER: &str = "model-server";
+
+/// Everything one deployment puts in the hub, in the order it is applied: the policy last, so
+/// nothing propagates until every object it selects is in place.
+pub struct HubObjects {
+    pub namespace: Namespace,
+    pub cache: Option<(PersistentVolumeClaim, PropagationPolicy)>,
+    pub preload: Option<Job>,
+    pub deployment: Deployment,
+    pub service: Service,
+    pub policy: PropagationPolicy,
+}
+
+/// What rendering needs besides the spec.
+pub struct RenderInput<'a> {
+    pub name: &'a str,
+    pub spec: &'a DeploySpec,
+    /// Replicas to run now (0 while stopped or while the cache is pre-loading).
+    pub replicas: i32,
+    /// Every cluster the cache volume is placed on (it only grows until the cache is deleted).
+    pub cache_clusters: &'a [String],
+    /// Whether to include the pre-load Job.
+    pub preload: bool,
+}
+
+fn labels(name: &str, role: &str, runtime: RuntimeKind) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (MANAGED_BY_LABEL.to_string(), "hmas".to_string()),
+        ("app.kubernetes.io/name".to_string(), name.to_string()),
+        (DEPLOYMENT_LABEL.to_string(), name.to_string()),
+        (ROLE_LABEL.to_string(), role.to_string()),
+        (RUNTIME_LABEL.to_string(), runtime.as_str().replace('_', "-")),
+    ])
+}
+
+fn meta(name: &str, labels: BTreeMap<String, String>, model: &str) -> ObjectMeta {
+    ObjectMeta {
+        name: Some(name.into()),
+        namespace: Some(SERVING_NS.into()),
+        labels: Some(labels),
+        annotations: Some(BTreeMap::from([(MODEL_ANNOTATION.to_string(), model.to_string())])),
+        ..Default::default()
+    }
+}
+
+/// Download size of a known model in GB, else a cautious guess.
+pub fn model_size_gb(runtime: RuntimeKind, model: &str) -> f64 {
+    model_presets().into_iter().find(|m| m.runtime == runtime && m.model == model).map(|m| m.size_gb).unwrap_or(20.0)
+}
+
+/// The cache volume's name: readable, and unique per (runtime, model) even where two models
+/// sanitise to the same words.
+pub fn cache_name(runtime: RuntimeKind, model: &str) -> String {
+    let digest = sha2::Sha256::digest(format!("{}/{model}", runtime.as_str()));
+    let hash = hex::encode(&digest[..3]);
+    let mut slug = app::models::deployment::sanitize_name(model);
+    slug.truncate(30);
+    format!("cache-{}-{}-{hash}", runtime.as_str().replace('_', "-"), slug.trim_end_matches('-'))
+}
+
+/// Cache size: as asked, else twice the model (room for a second quantisation), at least 10 GiB.
+pub fn cache_size_gi(spec: &DeploySpec) -> i64 {
+    if spec.cache.size_gi > 0 {
+        return spec.cache.size_gi as i64;
+    }
+    ((model_size_gb(spec.runtime, &spec.model) * 2.0).ceil() as i64).max(10)
+}
+
+/// Startup budget: time to pull the image and fetch the model at a modest 50 MB/s, doubled.
+fn startup_failures(spec: &DeploySpec) -> i32 {
+    let seconds = 600.0 + model_size_gb(spec.runtime, &spec.model) * 1000.0 / 50.0 * 2.0;
+    ((seconds / 10.0).ceil() as i32).clamp(60, 2160)
+}
+
+fn http_probe(path: &str, period: i32, failures: i32, initial: i32) -> Probe {
+    Probe {
+        http_get: Some(HTTPGetAction {
+            path: Some(path.into()),
+            port: IntOrString::String("http".into()),
+            ..Default::default()
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        initial_delay_seconds: (initial > 0).then_some(initial),
+        timeout_seconds: Some(5),
+        ..Default::default()
+    }
+}
+
+fn env(plan: &ContainerPlan) -> Vec<EnvVar> {
+    plan.env.iter().map(|(k, v)| EnvVar { name: k.clone(), value: Some(v.clone()), ..Default::default() }).collect()
+}
+
+fn quantity(s: impl Into<String>) -> Quantity {
+    Quantity(s.into())
+}
+
+/// Requests equal limits for GPUs (the device plugin needs both); CPU and memory sized for the
+/// tokenizer, HTTP server and host-side buffers, scaled with the GPUs.
+fn resources(gpus: u32) -> ResourceRequirements {
+    let cpu = if gpus == 0 { 4 } else { 4 * gpus.min(4) };
+    let memory = if gpus == 0 { 8 } else { 16 * gpus.min(4) };
+    let mut requests = BTreeMap::from([
+        ("cpu".to_string(), quantity(cpu.to_string())),
+        ("memory".to_string(), quantity(format!("{memory}Gi"))),
+    ]);
+    let mut limits = BTreeMap::from([("memory".to_string(), quantity(format!("{}Gi", memory * 2)))]);
+    if gpus > 0 {
+        requests.insert("nvidia.com/gpu".into(), quantity(gpus.to_string()));
+        limits.insert("nvidia.com/gpu".into(), quantity(gpus.to_string()));
+    }
+    ResourceRequirements { requests: Some(requests), limits: Some(limits), ..Default::default() }
+}
+
+fn cache_volume(name: Option<&str>) -> Volume {
+    match name {
+        Some(claim) => Volume {
+            name: "model-cache".into(),
+            persistent_volume_claim: Some(PersistentVolumeClaimVolumeSource {
+                claim_name: claim.into(),
+                read_only: None,
+            }),
+            ..Default::default()
+        },
+        None => Volume {
+            name: "model-cache".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        },
+    }
+}
+
+fn selector(kind: &str, api_version: &str, name: &str) -> ResourceSelector {
+    ResourceSelector {
+        api_version: api_version.into(),
+        kind: kind.into(),
+        namespace: Some(SERVING_NS.into()),
+        name: Some(name.into()),
+        label_selector: None,
+    }
+}
+
+/// Clusters by name; replicas divided evenly across several.
+fn placement(clusters: &[String]) -> Placement {
+    let replica_scheduling = if clusters.len() > 1 {
+        ReplicaSchedulingStrategy {
+            replica_scheduling_type: Some("Divided".into()),
+            replica_division_preference: Some("Weighted".into()),
+            weight_preference: Some(ClusterPreferences {
+                static_weight_list: clusters
+                    .iter()
+                    .map(|c| StaticClusterWeight {
+                        target_cluster: ClusterAffinity { cluster_names: vec![c.clone()], ..Default::default() },
+                        weight: 1,
+                    })
+                    .collect(),
+                dynamic_weight: None,
+            }),
+        }
+    } else {
+        ReplicaSchedulingStrategy { replica_scheduling_type: Some("Duplicated".into()), ..Default::default() }
+    };
+    Placement {
+        cluster_affinity: Some(ClusterAffinity { cluster_names: clusters.to_vec(), ..Default::default() }),
+        replica_scheduling: Some(replica_scheduling),
+        ..Default::default()
+    }
+}
+
+pub fn render(input: &RenderInput<'_>) -> HubObjects {
+    let spec = input.spec;
+    let name = input.name;
+    let preset = spec.runtime.preset();
+    let plan =
+        container_plan(spec.runtime, &spec.image, &spec.model, spec.gpus_per_replica, &spec.settings, &spec.extra_args);
+    let cache = spec.cache.enabled.then(|| cache_name(spec.runtime, &spec.model));
+    let server_labels = labels(name, "server", spec.runtime);
+    let pod_selector = BTreeMap::from([
+        (DEPLOYMENT_LABEL.to_string(), name.to_string()),
+        (ROLE_LABEL.to_string(), "server".to_string()),
+    ]);
+
+    // Ollama's health answers before the model is pulled; ready means the model is there.
+    let readiness = if spec.runtime == RuntimeKind::Ollama {
+        Probe {
+            exec: Some(ExecAction {
+                command: Some(vec!["/bin/sh".into(), "-c".into(), "ollama show \"$HMAS_MODEL\" >/dev/null".into()]),
+            }),
+            period_seconds: Some(10),
+            failure_threshold: Some(3),
+            timeout_seconds: Some(5),
+            ..Default::default()
+        }
+    } else {
+        http_probe(&format!("{}/models", preset.openai_base), 10, 3, 0)
+    };
+    let mut volumes = vec![cache_volume(cache.as_deref())];
+    let mut mounts =
+        vec![VolumeMount { name: "model-cache".into(), mount_path: preset.cache_path.into(), ..Default::default() }];
+    if spec.gpus_per_replica > 1 {
+        // Tensor parallel workers talk through shared memory; the default 64 MiB /dev/shm is too small.
+        volumes.push(Volume {
+            name: "dshm".into(),
+            empty_dir: Some(EmptyDirVolumeSource { medium: Some("Memory".into()), size_limit: Some(quantity("16Gi")) }),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount { name: "dshm".into(), mount_path: "/dev/shm".into(), ..Default::default() });
+    }
+    let tolerations = (spec.gpus_per_replica > 0).then(|| {
+        vec![Toleration {
+            key: Some("nvidia.com/gpu".into()),
+            operator: Some("Exists".into()),
+            effect: Some("NoSchedule".into()),
+            ..Default::default()
+        }]
+    });
+    let container = Container {
+        name: CONTAINER.into(),
+        image: Some(plan.image.clone()),
+        command: (!plan.command.is_empty()).then(|| plan.command.clone()),
+        args: (!plan.args.is_empty()).then(|| plan.args.clone()),
+        env: Some(env(&plan)),
+        ports: Some(vec![ContainerPort {
+            name: Some("http".into()),
+            container_port: plan.port as i32,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        }]),
+        resources: Some(resources(spec.gpus_per_replica)),
+        volume_mounts: Some(mounts),
+        startup_probe: Some(http_probe(preset.health_path, 10, startup_failures(spec), 5)),
+        readiness_probe: Some(readiness),
+        liveness_probe: Some(http_probe(preset.health_path, 15, 4, 0)),
+        ..Default::default()
+    };
+    let deployment = Deployment {
+        metadata: meta(name, server_labels.clone(), &spec.model),
+        spec: Some(DeploymentSpec {
+            replicas: Some(input.replicas),
+            selector: LabelSelector { match_labels: Some(pod_selector.clone()), ..Default::default() },
+            // GPUs cannot be shared by the old and the new replica: replace, do not overlap.
+            strategy: Some(DeploymentStrategy { type_: Some("Recreate".into()), rolling_update: None }),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(server_labels.clone()),
+                    annotations: Some(BTreeMap::from([(MODEL_ANNOTATION.to_string(), spec.model.clone())])),
+                    ..Default::default()
+                }),
+                spec: Some(PodSpec {
+                    containers: vec![container],
+                    volumes: Some(volumes),
+                    tolerations: tolerations.clone(),
+                    // Long enough for in-flight generations to finish.
+                    termination_grace_period_seconds: Some(60),
+                    ..Default::default()
+                }),
+            },
+            ..Default::default()
+        }),
+        status: None,
+    };
+    let service = Service {
+        metadata: meta(name, server_labels.clone(), &spec.model),
+        spec: Some(ServiceSpec {
+            type_: Some("NodePort".into()),
+            selector: Some(pod_selector),
+            ports: Some(vec![ServicePort {
+                name: Some("http".into()),
+                port: plan.port as i32,
+                target_port: Some(IntOrString::String("http".into())),
+                protocol: Some("TCP".into()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        status: None,
+    };
+    let preload = match (input.preload, &cache, preset.preload) {
+        (true, Some(claim), Some(command)) => {
+            let job_name = format!("{name}-preload");
+            let job_labels = labels(name, "preload", spec.runtime);
+            let mut env = env(&plan);
+            env.retain(|e| e.name == "HMAS_MODEL" || preset.cache_env.iter().any(|(k, _)| *k == e.name));
+            Some(Job {
+                metadata: meta(&job_name, job_labels.clone(), &spec.model),
+                spec: Some(JobSpec {
+                    backoff_limit: Some(3),
+                    template: PodTemplateSpec {
+                        metadata: Some(ObjectMeta { labels: Some(job_labels), ..Default::default() }),
+                        spec: Some(PodSpec {
+                            restart_policy: Some("OnFailure".into()),
+                            containers: vec![Container {
+                                name: "preload".into(),
+                                image: Some(plan.image.clone()),
+                                command: Some(command.iter().map(|s| s.to_string()).collect()),
+                                env: Some(env),
+                                volume_mounts: Some(vec![VolumeMount {
+                                    name: "model-cache".into(),
+                                    mount_path: preset.cache_path.into(),
+                                    ..Default::default()
+                                }]),
+                                resources: Some(ResourceRequirements {
+                                    requests: Some(BTreeMap::from([
+                                        ("cpu".to_string(), quantity("1")),
+                                        ("memory".to_string(), quantity("2Gi")),
+                                    ])),
+                                    ..Default::default()
+                                }),
+                                ..Default::default()
+                            }],
+                            volumes: Some(vec![cache_volume(Some(claim))]),
+                            tolerations,
+                            ..Default::default()
+                        }),
+                    },
+                    ..Default::default()
+                }),
+                status: None,
+            })
+        }
+        _ => None,
+    };
+    let mut selectors = vec![selector("Deployment", "apps/v1", name), selector("Service", "v1", name)];
+    if let Some(j) = &preload {
+        selectors.push(selector("Job", "batch/v1", j.metadata.name.as_deref().unwrap_or_default()));
+    }
+    let policy = PropagationPolicy {
+        metadata: meta(name, server_labels, &spec.model),
+        spec: PropagationPolicySpec {
+            resource_selectors: selectors,
+            placement: placement(&spec.clusters),
+            ..Default::default()
+        },
+    };
+    let cache = cache.map(|claim| {
+        let mut cache_labels = BTreeMap::from([
+            (MANAGED_BY_LABEL.to_string(), "hmas".to_string()),
+            (ROLE_LABEL.to_string(), "model-cache".to_string()),
+            (RUNTIME_LABEL.to_string(), spec.runtime.as_str().replace('_', "-")),
+        ]);
+        cache_labels.insert("app.kubernetes.io/name".into(), claim.clone());
+        let pvc = PersistentVolumeClaim {
+            metadata: meta(&claim, cache_labels.clone(), &spec.model),
+            spec: Some(PersistentVolumeClaimSpec {
+                access_modes: Some(vec!["ReadWriteOnce".into()]),
+                resources: Some(VolumeResourceRequirements {
+                    requests: Some(BTreeMap::from([(
+                        "storage".to_string(),
+                        quantity(format!("{}Gi", cache_size_gi(spec))),
+                    )])),
+                    ..Default::default()
+                }),
+                storage_class_name: (!spec.cache.storage_class.is_empty()).then(|| spec.cache.storage_class.clone()),
+                ..Default::default()
+            }),
+            status: None,
+        };
+        let mut clusters: Vec<String> = input.cache_clusters.to_vec();
+        for c in &spec.clusters {
+            if !clusters.contains(c) {
+                clusters.push(c.clone());
+            }
+        }
+        let pp = PropagationPolicy {
+            metadata: meta(&claim, cache_labels, &spec.model),
+            spec: PropagationPolicySpec {
+                resource_selectors: vec![selector("PersistentVolumeClaim", "v1", &claim)],
+                placement: Placement {
+                    cluster_affinity: Some(ClusterAffinity { cluster_names: clusters, ..Default::default() }),
+                    replica_scheduling: Some(ReplicaSchedulingStrategy {
+                        replica_scheduling_type: Some("Duplicated".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        };
+        (pvc, pp)
+    });
+    HubObjects {
+        namespace: Namespace {
+            metadata: ObjectMeta {
+                name: Some(SERVING_NS.into()),
+                labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), "hmas".to_string())])),
+                ..Default::default()
+            },
+            ..Default::default()
+        },
+        cache,
+        preload,
+        deployment,
+        service,
+        policy,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use app::models::deployment::CacheSettings;
+
+    fn spec(runtime: RuntimeKind, model: &str, gpus: u32) -> DeploySpec {
+        DeploySpec {
+            name: String::new(),
+            model: model.into(),
+            runtime,
+            image: String::new(),
+            replicas: 2,
+            gpus_per_replica: gpus,
+            clusters: vec!["a".into(), "b".into()],
+            settings: BTreeMap::new(),
+            extra_args: vec![],
+            cache: CacheSettings::default(),
+        }
+    }
+
+    fn objs(s: &DeploySpec) -> HubObjects {
+        render(&RenderInput {
+            name: "m",
+            spec: s,
+            replicas: s.replicas as i32,
+            cache_clusters: &[],
+            preload: s.cache.preload,
+        })
+    }
+
+    /// Per runtime: image, port, where the model and the cache go, and probes on the named port.
+    #[test]
+    fn every_runtime_renders_its_deployment() {
+        let cases = [
+            (RuntimeKind::Ollama, "llama3.2:1b", "ollama/ollama:", 11434, "/root/.ollama", "/"),
+            (
+                RuntimeKind::Vllm,
+                "Qwen/Qwen2.5-7B-Instruct",
+                "vllm/vllm-openai:",
+                8000,
+                "/root/.cache/huggingface",
+                "/health",
+            ),
+            (
+                RuntimeKind::Tgi,
+                "Qwen/Qwen2.5-7B-Instruct",
+                "ghcr.io/huggingface/text-generation-inference:",
+                80,
+                "/data",
+                "/health",
+            ),
+            (
+                RuntimeKind::LlamaCpp,
+                "bartowski/X-GGUF:Q4_K_M",
+                "ghcr.io/ggml-org/llama.cpp:server-cuda",
+                8080,
+                "/models",
+                "/health",
+            ),
+            (
+                RuntimeKind::Sglang,
+                "Qwen/Qwen2.5-7B-Instruct",
+                "lmsysorg/sglang:",
+                30000,
+                "/root/.cache/huggingface",
+                "/health",
+            ),
+        ];
+        for (runtime, model, image, port, cache_path, health) in cases {
+            let s = spec(runtime, model, 2);
+            let o = objs(&s);
+            let d = o.deployment.spec.as_ref().unwrap();
+            assert_eq!(d.replicas, Some(2));
+            assert_eq!(d.strategy.as_ref().unwrap().type_.as_deref(), Some("Recreate"));
+            let pod = d.template.spec.as_ref().unwrap();
+            let c = &pod.containers[0];
+            assert!(c.image.as_ref().unwrap().starts_with(image), "{runtime:?} {:?}", c.image);
+            assert_eq!(c.ports.as_ref().unwrap()[0].container_port, port);
+            let words: Vec<String> =
+                c.command.clone().unwrap_or_default().into_iter().chain(c.args.clone().unwrap_or_default()).collect();
+            let env = c.env.as_ref().unwrap();
+            let model_env = env.iter().find(|e| e.name == "HMAS_MODEL").unwrap().value.clone();
+            assert_eq!(model_env.as_deref(), Some(model));
+            if runtime != RuntimeKind::Ollama {
+                assert!(words.iter().any(|w| w == model), "{runtime:?} passes the model: {words:?}");
+                assert!(words.windows(2).any(|w| w[0] == "--port" && w[1] == port.to_string()), "{words:?}");
+                // Two GPUs shard the model unless a setting says otherwise.
+                assert!(words.iter().any(|w| w == "2") || runtime == RuntimeKind::LlamaCpp, "{runtime:?} {words:?}");
+            }
+            let mount = &c.volume_mounts.as_ref().unwrap()[0];
+            assert_eq!((mount.name.as_str(), mount.mount_path.as_str()), ("model-cache", cache_path));
+            let claim = pod.volumes.as_ref().unwrap()[0].persistent_volume_claim.as_ref().unwrap();
+            assert_eq!(claim.claim_name, cache_name(runtime, model));
+            assert!(pod.volumes.as_ref().unwrap().iter().any(|v| v.name == "dshm"), "shared memory for 2 GPUs");
+            let gpu = &c.resources.as_ref().unwrap().limits.as_ref().unwrap()["nvidia.com/gpu"];
+            assert_eq!(gpu.0, "2");
+            let startup = c.startup_probe.as_ref().unwrap();
+            assert_eq!(startup.http_get.as_ref().unwrap().path.as_deref(), Some(health));
+            assert_eq!(startup.http_get.as_ref().unwrap().port, IntOrString::String("http".into()));
+            assert!(startup.failure_threshold.unwrap() * startup.period_seconds.unwrap() >= 600, "slow loads fit");
+            let ready = c.readiness_probe.as_ref().unwrap();
+            if runtime == RuntimeKind::Ollama {
+                assert!(ready.exec.is_some(), "ready when the model is there");
+            } else {
+                assert_eq!(ready.http_get.as_ref().unwrap().path.as_deref(), Some("/v1/models"));
+            }
+            // Serialises as a Kubernetes object would be sent.
+            let json = serde_json::to_value(&o.deployment).unwrap();
+            assert_eq!(json["spec"]["template"]["metadata"]["labels"][DEPLOYMENT_LABEL], "m");
+            assert_eq!(json["spec"]["selector"]["matchLabels"][ROLE_LABEL], "server");
+        }
+    }
+
+    #[test]
+    fn service_policy_and_cache() {
+        let s = spec(RuntimeKind::Vllm, "Qwen/Qwen2.5-7B-Instruct", 1);
+        let o = objs(&s);
+        let svc = o.service.spec.as_ref().unwrap();
+        assert_eq!(svc.type_.as_deref(), Some("NodePort"));
+        assert_eq!(svc.selector.as_ref().unwrap()[ROLE_LABEL], "server");
+        let p = &o.policy.spec;
+        let kinds: Vec<&str> = p.resource_selectors.iter().map(|r| r.kind.as_str()).collect();
+        assert_eq!(kinds, ["Deployment", "Service"]);
+        assert_eq!(p.placement.cluster_affinity.as_ref().unwrap().cluster_names, ["a", "b"]);
+        let rs = p.placement.replica_scheduling.as_ref().unwrap();
+        assert_eq!(rs.replica_scheduling_type.as_deref(), Some("Divided"));
+        assert_eq!(rs.weight_preference.as_ref().unwrap().static_weight_list.len(), 2);
+        let (pvc, cache_pp) = o.cache.as_ref().unwrap();
+        assert_eq!(
+            pvc.spec.as_ref().unwrap().resources.as_ref().unwrap().requests.as_ref().unwrap()["storage"].0,
+            "31Gi"
+        );
+        assert_eq!(cache_pp.spec.resource_selectors[0].kind, "PersistentVolumeClaim");
+        // Without the cache: an emptyDir, no volume claim.
+        let mut no_cache = s.clone();
+        no_cache.cache.enabled = false;
+        let o = objs(&no_cache);
+        assert!(o.cache.is_none());
+        let pod = o.deployment.spec.unwrap().template.spec.unwrap();
+        assert!(pod.volumes.unwrap()[0].empty_dir.is_some());
+    }
+
+    #[test]
+    fn preload_job_fetches_into_the_cache() {
+        let mut s = spec(RuntimeKind::Vllm, "Qwen/Qwen2.5-7B-Instruct", 1);
+        s.cache.preload = true;
+        let o = objs(&s);
+        let job = o.preload.as_ref().unwrap();
+        let c = &job.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0];
+        assert_eq!(c.command.as_ref().unwrap(), &["hf", "download", "$(HMAS_MODEL)"]);
+        assert!(c.env.as_ref().unwrap().iter().any(|e| e.name == "HF_HOME"));
+        assert!(o.policy.spec.resource_selectors.iter().any(|r| r.kind == "Job"));
+    }
+
+    #[test]
+    fn cache_names_are_distinct_and_valid() {
+        let a = cache_name(RuntimeKind::Ollama, "llama3.2:1b");
+        let b = cache_name(RuntimeKind::Ollama, "llama3-2-1b");
+        assert_ne!(a, b);
+        let long =
+            cache_name(RuntimeKind::LlamaCpp, "bartowski/Llama-3.2-1B-Instruct-GGUF-with-a-very-long-name:Q4_K_M");
+        assert!(app::models::validate::dns1123_label(&long, 63).is_ok(), "{long}");
+    }
+}

@@ -1,0 +1,474 @@
+//! Model deployments: the database row first, then the hub; a status observer that reads the hub
+//! and the members back into the row; and a reconciler that finishes what a crash or an outage
+//! interrupted.
+use crate::auth::token::new_id;
+use crate::hub::deploy::{self, MemberState};
+use crate::hub::render::{self, cache_name, cache_size_gi, RenderInput};
+use crate::hub::KubeClient;
+use crate::services::members::Members;
+use crate::store::{
+    now_ms, ApplyState, CacheRecord, ClusterState, ClusterStore, DeploymentRecord, DeploymentStore, Store,
+};
+use app::error::{AppError, ErrorCode};
+use app::models::deployment::{
+    sanitize_name, unique_name, DeployOptions, DeploySpec, DeploymentDetail, DeploymentPhase, DeploymentView,
+    ObservedStatus,
+};
+use app::models::runtime::{command_line, container_plan, model_presets};
+use app::models::user::SessionUser;
+use app::services::DeploymentsService;
+use async_trait::async_trait;
+use kube::ResourceExt;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+
+#[derive(Clone)]
+pub struct DeploymentsServiceImpl {
+    store: Store,
+    hub: KubeClient,
+    members: Members,
+    /// One operation at a time per deployment (a request and the reconciler never interleave).
+    locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+}
+
+fn not_found(name: &str) -> AppError {
+    AppError::not_found(format!("no deployment named {name}"))
+}
+
+/// The phase shown: the database's state first (applying, failed, deleting), then what the
+/// observer saw.
+fn phase_of(r: &DeploymentRecord) -> DeploymentPhase {
+    match r.state {
+        ApplyState::Applying => DeploymentPhase::Applying,
+        ApplyState::Failed => DeploymentPhase::Failed,
+        ApplyState::Deleting => DeploymentPhase::Deleting,
+        ApplyState::Applied if r.stopped => DeploymentPhase::Stopped,
+        ApplyState::Applied => r.observed.pod_phase.unwrap_or(DeploymentPhase::Pending),
+    }
+}
+
+pub fn view(r: &DeploymentRecord) -> DeploymentView {
+    let phase = phase_of(r);
+    let message = match r.state {
+        ApplyState::Applied => r.observed.message.clone(),
+        _ => r.state_message.clone(),
+    };
+    DeploymentView {
+        id: r.id.clone(),
+        name: r.name.clone(),
+        model: r.spec.model.clone(),
+        runtime: r.spec.runtime,
+        replicas: r.spec.replicas,
+        ready_replicas: r.observed.ready_replicas,
+        gpus_per_replica: r.spec.gpus_per_replica,
+        clusters: r.spec.clusters.clone(),
+        phase,
+        message,
+        progress: r
+            .observed
+            .progress
+            .filter(|_| matches!(phase, DeploymentPhase::Downloading | DeploymentPhase::Preloading)),
+        endpoints: r.observed.placements.iter().filter_map(|p| p.endpoint.clone()).collect(),
+        stopped: r.stopped,
+        created_by: r.created_by.clone(),
+        created_at: r.created_at,
+        updated_at: r.updated_at,
+    }
+}
+
+impl DeploymentsServiceImpl {
+    pub fn new(store: Store, hub: KubeClient, members: Members) -> Self {
+        Self { store, hub, members, locks: Default::default() }
+    }
+
+    fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
+        self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_string()).or_default().clone()
+    }
+
+    async fn record(&self, name: &str) -> Result<DeploymentRecord, AppError> {
+        self.store.deployment_by_name(name).await?.ok_or_else(|| not_found(name))
+    }
+
+    /// Every target must be a registered cluster.
+    async fn check_clusters(&self, spec: &DeploySpec) -> Result<(), AppError> {
+        let known: BTreeMap<String, ClusterState> =
+            self.store.list_clusters().await?.into_iter().map(|c| (c.name, c.state)).collect();
+        for c in &spec.clusters {
+            match known.get(c) {
+                Some(ClusterState::Registered) => {}
+                Some(_) => return Err(AppError::field("clusters", format!("{c} is not registered successfully"))),
+                None => return Err(AppError::field("clusters", format!("no registered cluster named {c}"))),
+            }
+        }
+        Ok(())
+    }
+
+    /// Renders and applies the row's objects; the cache record grows to cover new clusters.
+    async fn apply(&self, r: &DeploymentRecord) -> Result<(), AppError> {
+        let spec = &r.spec;
+        let mut cache_clusters = Vec::new();
+        if spec.cache.enabled {
+            let now = now_ms();
+            let existing = self.store.cache_for(spec.runtime, &spec.model).await?;
+            let mut clusters = existing.as_ref().map(|c| c.clusters.clone()).unwrap_or_default();
+            for c in &spec.clusters {
+                if !clusters.contains(c) {
+                    clusters.push(c.clone());
+                }
+            }
+            self.store
+                .upsert_cache(&CacheRecord {
+                    name: cache_name(spec.runtime, &spec.model),
+                    runtime: spec.runtime,
+                    model: spec.model.clone(),
+                    clusters: clusters.clone(),
+                    size_gi: existing.as_ref().map(|c| c.size_gi).unwrap_or_else(|| cache_size_gi(spec)),
+                    storage_class: spec.cache.storage_class.clone(),
+                    created_at: existing.as_ref().map(|c| c.created_at).unwrap_or(now),
+                    updated_at: now,
+                })
+                .await?;
+            cache_clusters = clusters;
+        }
+        let preloading = spec.cache.enabled && spec.cache.preload && !r.observed.preloaded;
+        let replicas = if r.stopped || preloading { 0 } else { spec.replicas as i32 };
+        let objs = render::render(&RenderInput {
+            name: &r.name,
+            spec,
+            replicas,
+            cache_clusters: &cache_clusters,
+            preload: preloading,
+        });
+        deploy::apply(&self.hub, &objs).await.map_err(AppError::from)
+    }
+
+    /// Applies under the row's lock and records the outcome. A failure leaves the row `failed`
+    /// with why; what was applied before it stays inert (the policy goes last) until a retry.
+    async fn apply_and_record(&self, r: &DeploymentRecord) -> Result<(), AppError> {
+        match self.apply(r).await {
+            Ok(()) => {
+                self.store.set_deployment_state(&r.name, ApplyState::Applied, "", now_ms()).await?;
+                Ok(())
+            }
+            Err(e) => {
+                let message = format!("could not apply to the hub: {}. Retry with Redeploy.", e.message);
+                self.store.set_deployment_state(&r.name, ApplyState::Failed, &message, now_ms()).await?;
+                tracing::warn!(deployment = %r.name, error = %e.message, "apply failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// Changes the spec or the stop flag and applies.
+    async fn change(
+        &self,
+        actor: &SessionUser,
+        name: &str,
+        spec: DeploySpec,
+        stopped: bool,
+        what: &str,
+    ) -> Result<DeploymentView, AppError> {
+        let lock = self.lock_for(name);
+        let _g = lock.lock().await;
+        let r = self.record(name).await?;
+        if r.state == ApplyState::Deleting {
+            return Err(AppError::conflict(format!("{name} is being deleted")));
+        }
+        self.store.update_deployment_spec(name, &spec, stopped, now_ms()).await?;
+        let r = DeploymentRecord { spec, stopped, state: ApplyState::Applying, ..r };
+        let _ = self.apply_and_record(&r).await;
+        tracing::info!(by = %actor.username, deployment = name, "{what}");
+        Ok(view(&self.record(name).await?))
+    }
+
+    /// Removes what the hub has of a row in `deleting`, then the row (and its cache if asked).
+    async fn finish_delete(&self, name: &str, delete_cache: bool) -> Result<(), AppError> {
+        let r = self.record(name).await?;
+        deploy::remove(&self.hub, name).await.map_err(AppError::from)?;
+        self.store.delete_deployment(name).await?;
+        if delete_cache && r.spec.cache.enabled {
+            let others = self
+                .store
+                .list_deployments()
+                .await?
+                .into_iter()
+                .any(|o| o.spec.cache.enabled && o.spec.runtime == r.spec.runtime && o.spec.model == r.spec.model);
+            if !others {
+                let cache = cache_name(r.spec.runtime, &r.spec.model);
+                deploy::remove_cache(&self.hub, &cache).await.map_err(AppError::from)?;
+                self.store.delete_cache(&cache).await?;
+            }
+        }
+        self.locks.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        Ok(())
+    }
+
+    /// Member states for the given clusters, read concurrently.
+    async fn member_states(&self, clusters: &BTreeSet<String>) -> BTreeMap<String, Result<MemberState, String>> {
+        let clients = match self.members.all().await {
+            Ok(c) => c,
+            Err(e) => return clusters.iter().map(|c| (c.clone(), Err(e.message.clone()))).collect(),
+        };
+        let reads = clusters.iter().filter_map(|c| clients.get(c).map(|client| (c.clone(), client.clone()))).map(
+            |(name, client)| async move {
+                let state = match client {
+                    Ok(m) => deploy::member_state(&m).await.map_err(|e| e.to_string()),
+                    Err(e) => Err(e),
+                };
+                (name, state)
+            },
+        );
+        futures::future::join_all(reads).await.into_iter().collect()
+    }
+
+    /// At start: anything cut off mid-apply or mid-delete is finished by the reconciler.
+    pub async fn reconcile(&self, check_drift: bool) -> Result<(), AppError> {
+        let rows = self.store.list_deployments().await?;
+        for r in &rows {
+            let lock = self.lock_for(&r.name);
+            let Ok(_g) = lock.try_lock() else { continue };
+            match r.state {
+                ApplyState::Applying => {
+                    let _ = self.apply_and_record(r).await;
+                }
+                ApplyState::Deleting => {
+                    if let Err(e) = self.finish_delete(&r.name, false).await {
+                        tracing::debug!(deployment = %r.name, error = %e, "delete still pending");
+                    }
+                }
+                ApplyState::Applied if check_drift => match deploy::present(&self.hub, &r.name).await {
+                    Ok(false) => {
+                        tracing::info!(deployment = %r.name, "hub objects missing; applying again");
+                        let _ = self.apply_and_record(r).await;
+                    }
+                    Ok(true) => {}
+                    Err(e) => return Err(e.into()),
+                },
+                _ => {}
+            }
+        }
+        self.observe_all().await
+    }
+
+    /// Reads the hub's schedule and the members' pods into every applied row.
+    async fn observe_all(&self) -> Result<(), AppError> {
+        let rows: Vec<DeploymentRecord> =
+            self.store.list_deployments().await?.into_iter().filter(|r| r.state == ApplyState::Applied).collect();
+        if rows.is_empty() {
+            return Ok(());
+        }
+        let schedules = deploy::schedules(&self.hub).await.map_err(AppError::from)?;
+        let clusters: BTreeSet<String> = schedules
+            .values()
+            .flat_map(|v| v.iter().map(|(c, _)| c.clone()))
+            .chain(rows.iter().flat_map(|r| r.spec.clusters.clone()))
+            .collect();
+        let states = self.member_states(&clusters).await;
+        for r in rows {
+            let desired = if r.stopped { 0 } else { r.spec.replicas as i64 };
+            let mut observed = deploy::observe(&r.name, desired, schedules.get(&r.name), &states);
+            observed.preloaded = r.observed.preloaded;
+            if r.spec.cache.preload
+                && !observed.preloaded
+                && deploy::preload_finished(&r.name, &r.spec.clusters, &states)
+            {
+                observed.preloaded = true;
+                let lock = self.lock_for(&r.name);
+                let guard = lock.try_lock();
+                if guard.is_ok() {
+                    // The cache is warm: store that first, so the apply renders the real replicas.
+                    self.store.set_deployment_observed(&r.name, phase_of(&r), &observed, now_ms()).await?;
+                    let r = DeploymentRecord { observed: observed.clone(), ..r.clone() };
+                    let _ = self.apply_and_record(&r).await;
+                    tracing::info!(deployment = %r.name, "model pre-loaded; starting replicas");
+                }
+                drop(guard);
+            }
+            let shown = DeploymentRecord { observed: observed.clone(), ..r.clone() };
+            self.store.set_deployment_observed(&r.name, phase_of(&shown), &observed, now_ms()).await?;
+        }
+        Ok(())
+    }
+
+    /// How many deployments target each cluster (for the clusters page).
+    pub async fn per_cluster(store: &Store) -> Result<BTreeMap<String, Vec<String>>, AppError> {
+        let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for r in store.list_deployments().await? {
+            for c in &r.spec.clusters {
+                out.entry(c.clone()).or_default().push(r.name.clone());
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl DeploymentsService for DeploymentsServiceImpl {
+    async fn options(&self) -> Result<DeployOptions, AppError> {
+        let clusters = self
+            .store
+            .list_clusters()
+            .await?
+            .into_iter()
+            .filter(|c| c.state == ClusterState::Registered)
+            .map(|c| {
+                let gpus = c.nodes.iter().map(|n| n.gpus).sum();
+                let label = if c.display_name.is_empty() { c.name.clone() } else { c.display_name.clone() };
+                (c.name, label, gpus)
+            })
+            .collect();
+        Ok(DeployOptions { models: model_presets(), clusters })
+    }
+
+    async fn deploy(&self, actor: &SessionUser, mut spec: DeploySpec) -> Result<DeploymentView, AppError> {
+        spec.validate()?;
+        self.check_clusters(&spec).await?;
+        let explicit = !spec.name.is_empty();
+        let base = if explicit { spec.name.clone() } else { sanitize_name(&spec.model) };
+        // A concurrent deploy may take the derived name between the check and the insert: try again.
+        for _ in 0..5 {
+            let taken: BTreeSet<String> = self.store.list_deployments().await?.into_iter().map(|d| d.name).collect();
+            if explicit && taken.contains(&base) {
+                return Err(AppError {
+                    code: ErrorCode::Conflict,
+                    ..AppError::field("name", format!("a deployment named {base} already exists"))
+                });
+            }
+            let name = unique_name(&base, |n| taken.contains(n));
+            spec.name = name.clone();
+            let now = now_ms();
+            let r = DeploymentRecord {
+                id: new_id(),
+                name: name.clone(),
+                spec: spec.clone(),
+                state: ApplyState::Applying,
+                state_message: String::new(),
+                stopped: false,
+                phase: DeploymentPhase::Applying,
+                observed: ObservedStatus::default(),
+                created_by: actor.username.clone(),
+                created_at: now,
+                updated_at: now,
+                applied_at: 0,
+            };
+            let lock = self.lock_for(&name);
+            let _g = lock.lock().await;
+            match self.store.insert_deployment(&r).await {
+                Ok(()) => {}
+                Err(crate::store::StoreError::Conflict(_)) if !explicit => continue,
+                Err(e) => return Err(e.into()),
+            }
+            let applied = self.apply_and_record(&r).await;
+            tracing::info!(by = %actor.username, deployment = %name, model = %spec.model, runtime = spec.runtime.as_str(), ok = applied.is_ok(), "deployment submitted");
+            return Ok(view(&self.record(&name).await?));
+        }
+        Err(AppError::conflict("could not find a free name; give one explicitly"))
+    }
+
+    async fn list(&self) -> Result<Vec<DeploymentView>, AppError> {
+        Ok(self.store.list_deployments().await?.iter().map(view).collect())
+    }
+
+    async fn detail(&self, name: &str) -> Result<DeploymentDetail, AppError> {
+        let mut r = self.record(name).await?;
+        let spec = r.spec.clone();
+        let clusters: BTreeSet<String> = spec.clusters.iter().cloned().collect();
+        let preset = spec.runtime.preset();
+        let plan = container_plan(
+            spec.runtime,
+            &spec.image,
+            &spec.model,
+            spec.gpus_per_replica,
+            &spec.settings,
+            &spec.extra_args,
+        );
+        let objs = render::render(&RenderInput {
+            name,
+            spec: &spec,
+            replicas: spec.replicas as i32,
+            cache_clusters: &[],
+            preload: spec.cache.preload && !r.observed.preloaded,
+        });
+        let mut events = Vec::new();
+        if r.state == ApplyState::Applied {
+            // Live: the observer's copy may be two seconds old, and the detail page is where
+            // people watch a model come up.
+            if let Ok(schedules) = deploy::schedules(&self.hub).await {
+                let states = self.member_states(&clusters).await;
+                let desired = if r.stopped { 0 } else { spec.replicas as i64 };
+                let preloaded = r.observed.preloaded;
+                r.observed = deploy::observe(name, desired, schedules.get(name), &states);
+                r.observed.preloaded = preloaded;
+                let clients = self.members.all().await.unwrap_or_default();
+                for (cluster, state) in &states {
+                    let Ok(state) = state else { continue };
+                    let mut names: BTreeSet<String> = state
+                        .pods
+                        .iter()
+                        .filter(|p| p.labels().get(render::DEPLOYMENT_LABEL).map(String::as_str) == Some(name))
+                        .map(|p| p.name_any())
+                        .collect();
+                    names.insert(name.to_string());
+                    names.insert(format!("{name}-preload"));
+                    if let Some(Ok(m)) = clients.get(cluster) {
+                        if let Ok(mut evs) = deploy::events(m, cluster, &names).await {
+                            events.append(&mut evs);
+                        }
+                    }
+                }
+            }
+        }
+        events.sort_by(|a, b| b.time.cmp(&a.time));
+        events.truncate(50);
+        Ok(DeploymentDetail {
+            deployment: view(&r),
+            placements: r.observed.placements.clone(),
+            replicas: r.observed.replicas.clone(),
+            events,
+            objects: deploy::object_names(&objs),
+            command: command_line(&plan),
+            openai_base: preset.openai_base.to_string(),
+            cache_volume: spec.cache.enabled.then(|| cache_name(spec.runtime, &spec.model)),
+            spec,
+        })
+    }
+
+    async fn redeploy(
+        &self,
+        actor: &SessionUser,
+        name: &str,
+        spec: Option<DeploySpec>,
+    ) -> Result<DeploymentView, AppError> {
+        let r = self.record(name).await?;
+        let mut spec = spec.unwrap_or(r.spec.clone());
+        if spec.name.is_empty() {
+            spec.name = name.to_string();
+        }
+        if spec.name != name {
+            return Err(AppError::field("name", "cannot be changed; deploy under the new name instead"));
+        }
+        spec.validate()?;
+        self.check_clusters(&spec).await?;
+        self.change(actor, name, spec, r.stopped, "redeployed").await
+    }
+
+    async fn set_stopped(&self, actor: &SessionUser, name: &str, stopped: bool) -> Result<DeploymentView, AppError> {
+        let r = self.record(name).await?;
+        self.change(actor, name, r.spec.clone(), stopped, if stopped { "stopped" } else { "started" }).await
+    }
+
+    async fn delete(&self, actor: &SessionUser, name: &str, delete_cache: bool) -> Result<(), AppError> {
+        let lock = self.lock_for(name);
+        let _g = lock.lock().await;
+        self.record(name).await?;
+        // Marked first: if the hub does not answer, the reconciler finishes the job.
+        self.store.set_deployment_state(name, ApplyState::Deleting, "removing from the hub", now_ms()).await?;
+        match self.finish_delete(name, delete_cache).await {
+            Ok(()) => tracing::info!(by = %actor.username, deployment = name, delete_cache, "deployment deleted"),
+            Err(e) => {
+                tracing::warn!(by = %actor.username, deployment = name, error = %e, "deletion continues when the hub answers")
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,379 @@
+//! Model deployments end to end through a real `hmas` and its simulated hub: deploy, watch it come
+//! up, ask the model, redeploy from the cache, stop and start, delete without leftovers, and what
+//! happens when it cannot fit or the hub fails.
+mod common;
+
+use common::{call, login, Hmas};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
+use serde_json::{json, Value};
+use server::hub::karmada::PropagationPolicy;
+use server::hub::KubeClient;
+use std::time::{Duration, Instant};
+
+const PW: &str = "admin-password-1";
+const NS: &str = "hmas-serving";
+
+fn kubeconfig(h: &Hmas, name: &str) -> String {
+    std::fs::read_to_string(h.data_dir.join("sim").join(format!("{name}.kubeconfig"))).unwrap()
+}
+
+async fn hub(h: &Hmas) -> KubeClient {
+    KubeClient::from_kubeconfig_file(&h.data_dir.join("sim/hub.kubeconfig"), None).await.unwrap()
+}
+
+async fn member(h: &Hmas, name: &str) -> KubeClient {
+    KubeClient::from_kubeconfig(&kubeconfig(h, name), None).await.unwrap()
+}
+
+async fn register(c: &reqwest::Client, h: &Hmas, name: &str, zone: &str) {
+    let body =
+        json!({"name": name, "zone_class": zone, "access": {"kind": "kubeconfig", "kubeconfig": kubeconfig(h, name)}});
+    let (s, v) = call(c, h, "/api/clusters/register", body).await;
+    assert_eq!(s, 200, "{v}");
+    let start = Instant::now();
+    loop {
+        let (_, list) = call(c, h, "/api/clusters/list", json!({})).await;
+        if list.as_array().unwrap().iter().any(|v| v["name"] == name && v["phase"] == "ready") {
+            return;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{name} never turned ready");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn spec(model: &str, runtime: &str, gpus: u32, clusters: &[&str]) -> Value {
+    json!({"model": model, "runtime": runtime, "replicas": 1, "gpus_per_replica": gpus, "clusters": clusters})
+}
+
+async fn detail(c: &reqwest::Client, h: &Hmas, name: &str) -> Value {
+    let (s, d) = call(c, h, "/api/deployments/get", json!({"name": name})).await;
+    assert_eq!(s, 200, "{d}");
+    d
+}
+
+/// Polls the detail until `done` holds; returns it and every phase seen on the way.
+async fn wait_for(
+    c: &reqwest::Client,
+    h: &Hmas,
+    name: &str,
+    secs: u64,
+    done: impl Fn(&Value) -> bool,
+) -> (Value, Vec<(String, Option<i64>)>) {
+    let start = Instant::now();
+    let mut seen: Vec<(String, Option<i64>)> = Vec::new();
+    loop {
+        let d = detail(c, h, name).await;
+        let phase = d["deployment"]["phase"].as_str().unwrap().to_string();
+        let progress = d["deployment"]["progress"].as_i64();
+        if seen.last() != Some(&(phase.clone(), progress)) {
+            seen.push((phase, progress));
+        }
+        if done(&d) {
+            return (d, seen);
+        }
+        assert!(start.elapsed() < Duration::from_secs(secs), "{name} did not get there; seen {seen:?}; last {d}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn running(d: &Value) -> bool {
+    d["deployment"]["phase"] == "running" && !d["deployment"]["endpoints"].as_array().unwrap().is_empty()
+}
+
+async fn chat(endpoint: &str, model: &str) -> Value {
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/v1/chat/completions"))
+        .json(&json!({"model": model, "messages": [{"role": "user", "content": "Say hello"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    r.json().await.unwrap()
+}
+
+fn event_reasons(d: &Value, pod: &str) -> Vec<String> {
+    d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object"].as_str().unwrap().ends_with(pod))
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn ollama_comes_up_answers_redeploys_from_cache_and_leaves_nothing() {
+    // Slower than other tests, so the download can be watched.
+    let h = Hmas::start_scaled(Some(PW), 0.05);
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+
+    let (s, v) =
+        call(&admin, &h, "/api/deployments/create", json!({"spec": spec("qwen2.5:7b", "ollama", 1, &["gpu-general"])}))
+            .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["name"], "qwen2-5-7b");
+    let (d, seen) = wait_for(&admin, &h, "qwen2-5-7b", 60, running).await;
+    let phases: Vec<&str> = seen.iter().map(|(p, _)| p.as_str()).collect();
+    assert!(phases.contains(&"downloading"), "the download is visible: {seen:?}");
+    assert!(seen.iter().any(|(p, pct)| p == "downloading" && pct.is_some_and(|x| x > 0 && x < 100)), "{seen:?}");
+    assert_eq!(d["deployment"]["ready_replicas"], 1);
+    let endpoint = d["deployment"]["endpoints"][0].as_str().unwrap().to_string();
+    assert!(endpoint.starts_with("http://127.0.0.1:3"), "{endpoint}");
+    let answer = chat(&endpoint, "qwen2.5:7b").await;
+    assert!(answer["choices"][0]["message"]["content"].as_str().unwrap().contains("qwen2.5:7b"));
+    assert!(d["command"].as_str().unwrap().starts_with("/bin/sh -c"));
+    let first_pod = d["replicas"][0]["pod"].as_str().unwrap().to_string();
+    assert!(event_reasons(&d, &first_pod).contains(&"DownloadingModel".to_string()), "{}", d["events"]);
+
+    // The hub has the template, its NodePort Service, the policy and the cache with its policy.
+    let hub = hub(&h).await;
+    let dep: Deployment = hub.get(Some(NS), "qwen2-5-7b").await.unwrap().unwrap();
+    let pod_spec = dep.spec.unwrap().template.spec.unwrap();
+    assert_eq!(pod_spec.containers[0].resources.as_ref().unwrap().limits.as_ref().unwrap()["nvidia.com/gpu"].0, "1");
+    let svc: Service = hub.get(Some(NS), "qwen2-5-7b").await.unwrap().unwrap();
+    assert_eq!(svc.spec.unwrap().type_.as_deref(), Some("NodePort"));
+    let pp: PropagationPolicy = hub.get(Some(NS), "qwen2-5-7b").await.unwrap().unwrap();
+    assert_eq!(pp.spec.placement.cluster_affinity.unwrap().cluster_names, ["gpu-general"]);
+    let cache = d["cache_volume"].as_str().unwrap().to_string();
+    assert!(hub.get::<PersistentVolumeClaim>(Some(NS), &cache).await.unwrap().is_some());
+    assert!(hub.get::<PropagationPolicy>(Some(NS), &cache).await.unwrap().is_some());
+
+    // Redeploy with a changed setting: a new replica, started from the warm cache.
+    let mut changed = d["spec"].clone();
+    changed["settings"] = json!({"context_length": "8192"});
+    let (s, v) = call(&admin, &h, "/api/deployments/redeploy", json!({"name": "qwen2-5-7b", "spec": changed})).await;
+    assert_eq!(s, 200, "{v}");
+    let (d, seen) = wait_for(&admin, &h, "qwen2-5-7b", 60, |d| {
+        running(d) && d["replicas"][0]["pod"].as_str() != Some(first_pod.as_str())
+    })
+    .await;
+    assert!(!seen.iter().any(|(p, _)| p == "downloading"), "no download the second time: {seen:?}");
+    let second_pod = d["replicas"][0]["pod"].as_str().unwrap().to_string();
+    let reasons = event_reasons(&d, &second_pod);
+    assert!(
+        reasons.contains(&"ModelCached".to_string()) && !reasons.contains(&"DownloadingModel".to_string()),
+        "{reasons:?}"
+    );
+
+    // Stop scales to zero, start brings it back.
+    let (s, v) = call(&admin, &h, "/api/deployments/stop", json!({"name": "qwen2-5-7b"})).await;
+    assert_eq!((s, v["phase"].as_str()), (200, Some("stopped")), "{v}");
+    wait_for(&admin, &h, "qwen2-5-7b", 30, |d| d["replicas"].as_array().unwrap().is_empty()).await;
+    let (s, _) = call(&admin, &h, "/api/deployments/start", json!({"name": "qwen2-5-7b"})).await;
+    assert_eq!(s, 200);
+    wait_for(&admin, &h, "qwen2-5-7b", 60, running).await;
+
+    // Delete: nothing left on the hub or the member, except the model cache.
+    let (s, v) = call(&admin, &h, "/api/deployments/delete", json!({"name": "qwen2-5-7b"})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(call(&admin, &h, "/api/deployments/get", json!({"name": "qwen2-5-7b"})).await.0, 404);
+    let m = member(&h, "gpu-general").await;
+    let start = Instant::now();
+    loop {
+        let hub_left = hub.get::<Deployment>(Some(NS), "qwen2-5-7b").await.unwrap().is_some()
+            || hub.get::<Service>(Some(NS), "qwen2-5-7b").await.unwrap().is_some()
+            || hub.get::<PropagationPolicy>(Some(NS), "qwen2-5-7b").await.unwrap().is_some();
+        let member_left =
+            !m.list::<Deployment>(Some(NS), Some("hmas.io/deployment=qwen2-5-7b")).await.unwrap().is_empty()
+                || !m.list::<Pod>(Some(NS), Some("hmas.io/deployment=qwen2-5-7b")).await.unwrap().is_empty()
+                || !m.list::<Service>(Some(NS), Some("hmas.io/deployment=qwen2-5-7b")).await.unwrap().is_empty();
+        if !hub_left && !member_left {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "objects left: hub {hub_left}, member {member_left}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(m.get::<PersistentVolumeClaim>(Some(NS), &cache).await.unwrap().is_some(), "the cache stays");
+
+    // Deployed again: warm from the start. Then deleted with its cache.
+    let (s, _) =
+        call(&admin, &h, "/api/deployments/create", json!({"spec": spec("qwen2.5:7b", "ollama", 1, &["gpu-general"])}))
+            .await;
+    assert_eq!(s, 200);
+    let (_, seen) = wait_for(&admin, &h, "qwen2-5-7b", 60, running).await;
+    assert!(!seen.iter().any(|(p, _)| p == "downloading"), "{seen:?}");
+    let (s, _) = call(&admin, &h, "/api/deployments/delete", json!({"name": "qwen2-5-7b", "delete_cache": true})).await;
+    assert_eq!(s, 200);
+    assert!(hub.get::<PersistentVolumeClaim>(Some(NS), &cache).await.unwrap().is_none());
+    let start = Instant::now();
+    while m.get::<PersistentVolumeClaim>(Some(NS), &cache).await.unwrap().is_some() {
+        assert!(start.elapsed() < Duration::from_secs(20), "the member's cache copy stays");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test]
+async fn every_runtime_serves_its_model() {
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-hpc", "a").await;
+    let cases = [
+        ("llama3.2:1b", "ollama", "llama3-2-1b"),
+        ("Qwen/Qwen2.5-1.5B-Instruct", "vllm", "qwen2-5-1-5b-instruct"),
+        ("Qwen/Qwen2.5-7B-Instruct", "tgi", "qwen2-5-7b-instruct"),
+        ("bartowski/Llama-3.2-1B-Instruct-GGUF:Q4_K_M", "llama_cpp", "llama-3-2-1b-instruct-gguf-q4-k-m"),
+        ("Qwen/Qwen2.5-1.5B-Instruct", "sglang", "qwen2-5-1-5b-instruct-2"),
+    ];
+    for (model, runtime, name) in cases {
+        let (s, v) =
+            call(&admin, &h, "/api/deployments/create", json!({"spec": spec(model, runtime, 1, &["gpu-hpc"])})).await;
+        assert_eq!((s, v["name"].as_str()), (200, Some(name)), "{v}");
+    }
+    for (model, _, name) in cases {
+        let (d, _) = wait_for(&admin, &h, name, 60, running).await;
+        let endpoint = d["deployment"]["endpoints"][0].as_str().unwrap();
+        let models: Value = reqwest::get(format!("{endpoint}/v1/models")).await.unwrap().json().await.unwrap();
+        assert_eq!(models["data"][0]["id"], model, "{name}");
+        chat(endpoint, model).await;
+    }
+    let (_, list) = call(&admin, &h, "/api/deployments/list", json!({})).await;
+    assert_eq!(list.as_array().unwrap().len(), 5);
+    let (_, clusters) = call(&admin, &h, "/api/clusters/list", json!({})).await;
+    assert_eq!(clusters[0]["instances"], 5, "the cluster counts its deployments");
+}
+
+#[tokio::test]
+async fn names_validation_and_roles() {
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "edge-cpu", "b").await;
+
+    // Bad input: 400 naming each field, nothing written.
+    let bad = json!({"spec": {"name": "Bad_Name", "model": "x; rm -rf /", "runtime": "vllm", "replicas": 99, "gpus_per_replica": 0,
+        "clusters": [], "settings": {"dtype": "int3"}, "extra_args": ["--port=1"]}});
+    let (s, e) = call(&admin, &h, "/api/deployments/create", bad).await;
+    assert_eq!(s, 400, "{e}");
+    for f in ["name", "model", "replicas", "gpus_per_replica", "clusters", "settings.dtype", "extra_args"] {
+        assert!(e["fields"][f].is_string(), "{f}: {e}");
+    }
+    let (s, e) =
+        call(&admin, &h, "/api/deployments/create", json!({"spec": spec("llama3.2:1b", "ollama", 0, &["nowhere"])}))
+            .await;
+    assert_eq!(s, 400);
+    assert!(e["fields"]["clusters"].as_str().unwrap().contains("nowhere"));
+    let (s, e) = call(&admin, &h, "/api/deployments/create", json!({"spec": {"model": "m"}})).await;
+    assert_eq!(s, 400, "{e}");
+    assert_eq!(call(&admin, &h, "/api/deployments/list", json!({})).await.1, json!([]));
+
+    // Derived names are unique; an explicit name that is taken is a conflict.
+    let cpu = spec("llama3.2:1b", "ollama", 0, &["edge-cpu"]);
+    let mut names = Vec::new();
+    for _ in 0..3 {
+        let (s, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": cpu})).await;
+        assert_eq!(s, 200, "{v}");
+        names.push(v["name"].as_str().unwrap().to_string());
+    }
+    assert_eq!(names, ["llama3-2-1b", "llama3-2-1b-2", "llama3-2-1b-3"]);
+    let mut named = cpu.clone();
+    named["name"] = json!("llama3-2-1b");
+    let (s, e) = call(&admin, &h, "/api/deployments/create", json!({"spec": named})).await;
+    assert_eq!((s, e["code"].as_str()), (409, Some("conflict")), "{e}");
+    assert!(e["fields"]["name"].is_string());
+    wait_for(&admin, &h, "llama3-2-1b", 60, running).await;
+
+    // Users see; operators change.
+    call(&admin, &h, "/api/users/create", json!({"username": "viewer", "role": "user", "password": "viewer-password"}))
+        .await;
+    let viewer = login(&h, "viewer", "viewer-password").await;
+    assert_eq!(call(&viewer, &h, "/api/deployments/list", json!({})).await.0, 200);
+    assert_eq!(call(&viewer, &h, "/api/deployments/get", json!({"name": "llama3-2-1b"})).await.0, 200);
+    assert_eq!(call(&viewer, &h, "/api/deployments/delete", json!({"name": "llama3-2-1b"})).await.0, 403);
+    assert_eq!(call(&viewer, &h, "/api/deployments/create", json!({"spec": cpu})).await.0, 403);
+    assert_eq!(call(&admin, &h, "/api/deployments/get", json!({"name": "nope"})).await.0, 404);
+}
+
+#[tokio::test]
+async fn a_deployment_that_fits_no_gpu_stays_pending_with_the_reason() {
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+    // The largest node there has 4 GPUs.
+    let (s, v) = call(
+        &admin,
+        &h,
+        "/api/deployments/create",
+        json!({"spec": spec("meta-llama/Llama-3.1-70B-Instruct", "vllm", 8, &["gpu-general"])}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let (d, _) = wait_for(&admin, &h, "llama-3-1-70b-instruct", 30, |d| {
+        d["deployment"]["message"].as_str().unwrap_or("").contains("Insufficient nvidia.com/gpu")
+    })
+    .await;
+    assert_eq!(d["deployment"]["phase"], "pending");
+    assert_eq!(d["replicas"][0]["phase"], "pending");
+    assert!(d["events"].as_array().unwrap().iter().any(|e| e["reason"] == "FailedScheduling"), "{}", d["events"]);
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(detail(&admin, &h, "llama-3-1-70b-instruct").await["deployment"]["phase"], "pending");
+}
+
+/// The hub's own fault control: every API request answers 503 while `on`.
+async fn hub_failing(h: &Hmas, on: bool) {
+    let hub = hub(h).await;
+    let body = serde_json::to_vec(&json!({"errorPerMille": if on { 1000 } else { 0 }})).unwrap();
+    let req = http::Request::post("/sim/v1/clusters/karmada-apiserver")
+        .header("content-type", "application/json")
+        .body(body)
+        .unwrap();
+    let v: Value = hub.kube().request(req).await.unwrap();
+    assert_eq!(v["errorPerMille"], if on { 1000 } else { 0 }, "{v}");
+}
+
+#[tokio::test]
+async fn a_hub_outage_during_deploy_leaves_a_retryable_failure() {
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+
+    hub_failing(&h, true).await;
+    let (s, v) = call(
+        &admin,
+        &h,
+        "/api/deployments/create",
+        json!({"spec": spec("llama3.2:1b", "ollama", 1, &["gpu-general"])}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["phase"], "failed", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("Retry"), "{v}");
+    // Kept, and still failed a while later: nothing retries behind the operator's back.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, list) = call(&admin, &h, "/api/deployments/list", json!({})).await;
+    assert_eq!(list[0]["phase"], "failed", "{list}");
+    hub_failing(&h, false).await;
+    // Nothing half-made propagates: the policy, applied last, is not there.
+    let hub = hub(&h).await;
+    assert!(hub.get::<PropagationPolicy>(Some(NS), "llama3-2-1b").await.unwrap().is_none());
+
+    let (s, v) = call(&admin, &h, "/api/deployments/redeploy", json!({"name": "llama3-2-1b"})).await;
+    assert_eq!(s, 200, "{v}");
+    wait_for(&admin, &h, "llama3-2-1b", 60, running).await;
+}
+
+#[tokio::test]
+async fn the_database_is_the_truth_across_a_restart() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let mut h = Hmas::start_in(&data, Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+    let (s, _) = call(
+        &admin,
+        &h,
+        "/api/deployments/create",
+        json!({"spec": spec("llama3.2:1b", "ollama", 1, &["gpu-general"])}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    wait_for(&admin, &h, "llama3-2-1b", 60, running).await;
+    assert!(h.terminate());
+    drop(h);
+
+    // The simulated hub starts empty; the reconcilers put the cluster and the deployment back.
+    let h = Hmas::start_in(&data, Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    let (d, _) = wait_for(&admin, &h, "llama3-2-1b", 60, running).await;
+    chat(d["deployment"]["endpoints"][0].as_str().unwrap(), "llama3.2:1b").await;
+}
