@@ -50,7 +50,8 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("") view=pages::overview::OverviewPage/>
                     <Route path=path!("clusters") view=pages::clusters::ClustersPage/>
                     <Route path=path!("clusters/:name") view=pages::cluster_detail::ClusterDetailPage/>
-                    <Route path=path!("deployments") view=pages::placeholder::DeploymentsPage/>
+                    <Route path=path!("deployments") view=pages::deployments::DeploymentsPage/>
+                    <Route path=path!("deployments/:name") view=pages::deployment_detail::DeploymentDetailPage/>
                     <Route path=path!("policies") view=pages::placeholder::PoliciesPage/>
                     <Route path=path!("playground") view=pages::placeholder::PlaygroundPage/>
                     <Route path=path!("keys") view=pages::placeholder::KeysPage/>

@@ -13,12 +13,13 @@ export const root = join(here, '..', '..');
 export const artifacts = join(root, 'end2end', 'artifacts');
 export const ADMIN_PASSWORD = 'browser-admin-pw-1';
 
-export async function startHmas() {
+/// `env` adds to hmas's environment (e.g. HMAS_SIM_TIME_SCALE to watch slow stages).
+export async function startHmas({ env = {} } = {}) {
   const dataDir = mkdtempSync(join(tmpdir(), 'hmas-e2e-'));
   const bin = process.env.HMAS_BIN || join(root, 'target', 'debug', 'hmas');
   const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', join(dataDir, 'data'),
     '--site-root', process.env.HMAS_SITE_ROOT || join(root, 'target', 'site')], {
-    env: { ...process.env, HMAS_ADMIN_PASSWORD: ADMIN_PASSWORD, HMAS_LOG: 'warn' },
+    env: { ...process.env, HMAS_ADMIN_PASSWORD: ADMIN_PASSWORD, HMAS_LOG: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const base = await new Promise((resolve, reject) => {
@@ -59,8 +60,8 @@ export async function launchBrowser() {
 }
 
 /// A page that fails the test on any uncaught error in the browser.
-export async function newPage(browser, base) {
-  const context = await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 800 } });
+export async function newPage(browser, base, context) {
+  context = context || await browser.newContext({ baseURL: base, viewport: { width: 1280, height: 800 } });
   const page = await context.newPage();
   page.errors = [];
   page.on('pageerror', (e) => page.errors.push(e));

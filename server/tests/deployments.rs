@@ -272,6 +272,19 @@ async fn names_validation_and_roles() {
     assert_eq!((s, e["code"].as_str()), (409, Some("conflict")), "{e}");
     assert!(e["fields"]["name"].is_string());
     wait_for(&admin, &h, "llama3-2-1b", 60, running).await;
+    // The list is the observer's copy in the database: it catches up within its period.
+    let start = Instant::now();
+    loop {
+        let (_, list) = call(&admin, &h, "/api/deployments/list", json!({})).await;
+        let row = list.as_array().unwrap().iter().find(|d| d["name"] == "llama3-2-1b").unwrap().clone();
+        if row["phase"] == "running" {
+            assert_eq!(row["ready_replicas"], 1);
+            assert!(row["endpoints"][0].as_str().unwrap().starts_with("http://127.0.0.1:"));
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{row}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
 
     // Users see; operators change.
     call(&admin, &h, "/api/users/create", json!({"username": "viewer", "role": "user", "password": "viewer-password"}))

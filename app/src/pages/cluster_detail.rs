@@ -17,14 +17,18 @@ use std::time::Duration;
 #[component]
 pub fn ClusterDetailPage() -> impl IntoView {
     let params = use_params_map();
+    // Read with try_get: on navigating away the route params change before this page is gone.
     let name = Signal::derive(move || params.read().get("name").unwrap_or_default());
     let tick = use_tick(Duration::from_secs(5));
-    let detail = Resource::new(move || (name.get(), tick.get()), |(n, _)| get_cluster(n));
+    let detail = Resource::new(move || (name.try_get().unwrap_or_default(), tick.get()), |(n, _)| get_cluster(n));
     let release_open = RwSignal::new(false);
+    // The dialog is built once per cluster, not on every poll.
+    let last = Memo::new(move |_| {
+        detail.get().and_then(|r| r.ok()).map(|d| (d.cluster.name, d.cluster.display_name, d.workloads))
+    });
 
     view! {
-        <Title text=move || name.get()/>
-        <p class="crumbs"><a href="/clusters">"Clusters"</a>" / "{move || name.get()}</p>
+        <p class="crumbs"><a href="/clusters">"Clusters"</a>" / "{move || name.try_get().unwrap_or_default()}</p>
         <Transition fallback=|| view! { <div class="card"><SkeletonRows rows=6/></div> }>
             <ErrorBoundary fallback=error_fallback>
                 {move || Suspend::new(async move {
@@ -33,6 +37,10 @@ pub fn ClusterDetailPage() -> impl IntoView {
                 })}
             </ErrorBoundary>
         </Transition>
+        // Outside the refreshing view, so what is typed into it survives the next poll.
+        {move || last.get().map(|(name, display, workloads)| view! {
+            <ReleaseDialog name display workloads open=release_open/>
+        })}
     }
 }
 
@@ -41,8 +49,9 @@ fn Detail(d: ClusterDetail, release_open: RwSignal<bool>) -> impl IntoView {
     let c = d.cluster.clone();
     let may_release = can("/api/clusters/release");
     let zone = [c.region.clone(), c.zone.clone()].into_iter().filter(|s| !s.is_empty()).collect::<Vec<_>>().join(" / ");
-    let workloads = d.workloads.clone();
     view! {
+        // A plain string: a reactive title outlives the page on client-side navigation.
+        <Title text=c.display_name.clone()/>
         <PageHeader title=c.display_name.clone() subtitle=format!("{} · {}", c.name, c.zone_class.label())>
             <span class=format!("badge big {}", phase_class(c.phase)) data-testid="phase">{c.phase.label()}</span>
             <Show when=move || may_release.get()>
@@ -133,7 +142,6 @@ fn Detail(d: ClusterDetail, release_open: RwSignal<bool>) -> impl IntoView {
                 .into_any()
             }}
         </section>
-        <ReleaseDialog name=c.name.clone() display=c.display_name.clone() workloads open=release_open/>
     }
 }
 

@@ -1,5 +1,7 @@
 pub mod cluster_detail;
 pub mod clusters;
+pub mod deployment_detail;
+pub mod deployments;
 pub mod login;
 pub mod not_found;
 pub mod overview;

@@ -16,17 +16,6 @@ fn NotYet(title: &'static str, subtitle: &'static str, what: &'static str) -> im
 }
 
 #[component]
-pub fn DeploymentsPage() -> impl IntoView {
-    view! {
-        <NotYet
-            title="Deployments"
-            subtitle="Model instances served by Ollama, vLLM, TGI or llama.cpp."
-            what="Deploying models to clusters is not part of this version. No instances exist."
-        />
-    }
-}
-
-#[component]
 pub fn PoliciesPage() -> impl IntoView {
     view! {
         <NotYet

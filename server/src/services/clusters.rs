@@ -311,7 +311,9 @@ impl ClustersService for ClustersServiceImpl {
         let (clusters, workloads, hub_error) = self.hub_state().await;
         let hub_cluster = clusters.get(name);
         let list = workloads.get(name).cloned().unwrap_or_default();
-        let view = self.view(&r, hub_cluster.map(cluster_health).as_ref(), hub_error.as_deref(), list.len() as i64);
+        let deployments = DeploymentsServiceImpl::per_cluster(&self.store).await?.remove(name).unwrap_or_default();
+        let view =
+            self.view(&r, hub_cluster.map(cluster_health).as_ref(), hub_error.as_deref(), deployments.len() as i64);
         // Live from the member when it answers, else what was read at registration.
         let (nodes, events) = match self.members.client(&r).await {
             Ok(m) => (
