@@ -390,3 +390,24 @@ async fn the_database_is_the_truth_across_a_restart() {
     let (d, _) = wait_for(&admin, &h, "llama3-2-1b", 60, running).await;
     chat(d["deployment"]["endpoints"][0].as_str().unwrap(), "llama3.2:1b").await;
 }
+
+#[tokio::test]
+async fn preload_fills_the_cache_before_replicas_start() {
+    let h = Hmas::start_scaled(Some(PW), 0.05);
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-hpc", "a").await;
+    let mut s = spec("Qwen/Qwen2.5-7B-Instruct", "vllm", 1, &["gpu-hpc"]);
+    s["cache"] = json!({"enabled": true, "preload": true});
+    let (st, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": s})).await;
+    assert_eq!(st, 200, "{v}");
+    let (d, seen) = wait_for(&admin, &h, "qwen2-5-7b-instruct", 60, running).await;
+    assert!(seen.iter().any(|(p, _)| p == "preloading"), "{seen:?}");
+    assert!(!seen.iter().any(|(p, _)| p == "downloading"), "the replica never downloads: {seen:?}");
+    let pod = d["replicas"][0]["pod"].as_str().unwrap().to_string();
+    let reasons = event_reasons(&d, &pod);
+    assert!(reasons.contains(&"ModelCached".to_string()), "{reasons:?}");
+    assert!(
+        d["objects"].as_array().unwrap().iter().all(|o| !o.as_str().unwrap().starts_with("Job")),
+        "the Job is done with"
+    );
+}
