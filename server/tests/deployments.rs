@@ -77,6 +77,20 @@ async fn wait_for(
     }
 }
 
+/// Polls the list (the observer's stored copy) until `name`'s row satisfies `done`.
+async fn list_row(c: &reqwest::Client, h: &Hmas, name: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let start = Instant::now();
+    loop {
+        let (_, list) = call(c, h, "/api/deployments/list", json!({})).await;
+        let row = list.as_array().unwrap().iter().find(|d| d["name"] == name).cloned().unwrap_or(Value::Null);
+        if done(&row) {
+            return row;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{row}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn running(d: &Value) -> bool {
     d["deployment"]["phase"] == "running" && !d["deployment"]["endpoints"].as_array().unwrap().is_empty()
 }
@@ -273,18 +287,9 @@ async fn names_validation_and_roles() {
     assert!(e["fields"]["name"].is_string());
     wait_for(&admin, &h, "llama3-2-1b", 60, running).await;
     // The list is the observer's copy in the database: it catches up within its period.
-    let start = Instant::now();
-    loop {
-        let (_, list) = call(&admin, &h, "/api/deployments/list", json!({})).await;
-        let row = list.as_array().unwrap().iter().find(|d| d["name"] == "llama3-2-1b").unwrap().clone();
-        if row["phase"] == "running" {
-            assert_eq!(row["ready_replicas"], 1);
-            assert!(row["endpoints"][0].as_str().unwrap().starts_with("http://127.0.0.1:"));
-            break;
-        }
-        assert!(start.elapsed() < Duration::from_secs(10), "{row}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    let row = list_row(&admin, &h, "llama3-2-1b", |r| r["phase"] == "running").await;
+    assert_eq!(row["ready_replicas"], 1);
+    assert!(row["endpoints"][0].as_str().unwrap().starts_with("http://127.0.0.1:"));
 
     // Users see; operators change.
     call(&admin, &h, "/api/users/create", json!({"username": "viewer", "role": "user", "password": "viewer-password"}))
@@ -340,7 +345,16 @@ async fn a_hub_outage_during_deploy_leaves_a_retryable_failure() {
     let admin = login(&h, "admin", PW).await;
     register(&admin, &h, "gpu-general", "b").await;
 
+    // A running deployment first: while the hub fails, the list says its status is as last seen.
+    let running_spec = json!({"spec": spec("qwen2.5:7b", "ollama", 1, &["gpu-general"])});
+    assert_eq!(call(&admin, &h, "/api/deployments/create", running_spec).await.0, 200);
+    wait_for(&admin, &h, "qwen2-5-7b", 60, running).await;
+
+    list_row(&admin, &h, "qwen2-5-7b", |r| r["phase"] == "running").await;
     hub_failing(&h, true).await;
+    let row =
+        list_row(&admin, &h, "qwen2-5-7b", |r| r["message"].as_str().unwrap_or("").contains("hub unreachable")).await;
+    assert_eq!(row["phase"], "running", "the last seen phase stays, marked as such");
     let (s, v) = call(
         &admin,
         &h,
@@ -354,7 +368,8 @@ async fn a_hub_outage_during_deploy_leaves_a_retryable_failure() {
     // Kept, and still failed a while later: nothing retries behind the operator's back.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let (_, list) = call(&admin, &h, "/api/deployments/list", json!({})).await;
-    assert_eq!(list[0]["phase"], "failed", "{list}");
+    let failed = list.as_array().unwrap().iter().find(|d| d["name"] == "llama3-2-1b").unwrap();
+    assert_eq!(failed["phase"], "failed", "{list}");
     hub_failing(&h, false).await;
     // Nothing half-made propagates: the policy, applied last, is not there.
     let hub = hub(&h).await;

@@ -156,7 +156,7 @@ fn DeploymentTable(rows: Vec<DeploymentView>) -> impl IntoView {
                                 <td>
                                     <PhaseBadge phase=d.phase progress=d.progress/>
                                     {d.progress.map(|p| view! { <ProgressBar pct=p label="Model download"/> })}
-                                    {(!d.message.is_empty() && d.phase != DeploymentPhase::Running).then(|| view! { <div class="cell-sub clip" title=d.message.clone()>{d.message.clone()}</div> })}
+                                    {(!d.message.is_empty()).then(|| view! { <div class="cell-sub clip" title=d.message.clone()>{d.message.clone()}</div> })}
                                 </td>
                                 <td>{d.endpoints.first().map(|e| view! { <code class="small">{e.clone()}</code> })}</td>
                                 <td class="nowrap muted small">{format_utc(d.created_at)}<div class="cell-sub">{d.created_by.clone()}</div></td>

@@ -29,6 +29,8 @@ pub struct DeploymentsServiceImpl {
     members: Members,
     /// One operation at a time per deployment (a request and the reconciler never interleave).
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// When the observer last read the hub, and why it could not since (for a stale list).
+    observed: Arc<Mutex<(i64, Option<String>)>>,
 }
 
 fn not_found(name: &str) -> AppError {
@@ -78,7 +80,7 @@ pub fn view(r: &DeploymentRecord) -> DeploymentView {
 
 impl DeploymentsServiceImpl {
     pub fn new(store: Store, hub: KubeClient, members: Members) -> Self {
-        Self { store, hub, members, locks: Default::default() }
+        Self { store, hub, members, locks: Default::default(), observed: Arc::new(Mutex::new((now_ms(), None))) }
     }
 
     fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -257,7 +259,14 @@ impl DeploymentsServiceImpl {
         if rows.is_empty() {
             return Ok(());
         }
-        let schedules = deploy::schedules(&self.hub).await.map_err(AppError::from)?;
+        let schedules = match deploy::schedules(&self.hub).await {
+            Ok(s) => s,
+            Err(e) => {
+                self.observed.lock().unwrap_or_else(|e| e.into_inner()).1 = Some(e.to_string());
+                return Err(e.into());
+            }
+        };
+        *self.observed.lock().unwrap_or_else(|e| e.into_inner()) = (now_ms(), None);
         let clusters: BTreeSet<String> = schedules
             .values()
             .flat_map(|v| v.iter().map(|(c, _)| c.clone()))
@@ -366,7 +375,17 @@ impl DeploymentsService for DeploymentsServiceImpl {
     }
 
     async fn list(&self) -> Result<Vec<DeploymentView>, AppError> {
-        Ok(self.store.list_deployments().await?.iter().map(view).collect())
+        let mut list: Vec<DeploymentView> = self.store.list_deployments().await?.iter().map(view).collect();
+        // What the observer stored may be old: say so rather than show it as current.
+        let (at, why) = self.observed.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        if let Some(why) = why {
+            let age = (now_ms() - at) / 1000;
+            for d in list.iter_mut().filter(|d| !matches!(d.phase, DeploymentPhase::Failed | DeploymentPhase::Applying))
+            {
+                d.message = format!("hub unreachable for {age} s ({why}); status as last seen");
+            }
+        }
+        Ok(list)
     }
 
     async fn detail(&self, name: &str) -> Result<DeploymentDetail, AppError> {
