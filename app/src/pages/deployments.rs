@@ -243,6 +243,13 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
             &s.extra_args,
         ))
     });
+    // After a refused submit, the form re-checks as it is edited, so fixed fields clear at once.
+    Effect::new(move |_| {
+        let s = spec();
+        if local_error.get_untracked().is_some() {
+            local_error.set(s.validate().err());
+        }
+    });
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         let s = spec();
