@@ -9,7 +9,6 @@ CREATE TABLE deployments (
     state         TEXT NOT NULL CHECK (state IN ('applying', 'applied', 'failed', 'deleting')),
     state_message TEXT NOT NULL DEFAULT '',
     stopped       BIGINT NOT NULL DEFAULT 0,
-    phase         TEXT NOT NULL DEFAULT 'applying',
     observed      TEXT NOT NULL DEFAULT '{}',
     created_by    TEXT NOT NULL DEFAULT '',
     created_at    BIGINT NOT NULL,

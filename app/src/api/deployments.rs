@@ -21,7 +21,6 @@ pub async fn get_deployment(name: String) -> Result<DeploymentDetail, AppError> 
 #[server(prefix = "/api", endpoint = "deployments/create", input = Json)]
 pub async fn create_deployment(spec: DeploySpec) -> Result<DeploymentView, AppError> {
     let cx = super::ctx::ctx::<CreateDeployment>()?;
-    spec.validate()?;
     cx.services.deployments.deploy(cx.actor()?, spec).await
 }
 

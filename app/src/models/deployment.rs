@@ -255,22 +255,6 @@ impl DeploymentPhase {
             DeploymentPhase::Deleting => "deleting",
         }
     }
-    pub const ALL: [DeploymentPhase; 11] = [
-        DeploymentPhase::Applying,
-        DeploymentPhase::Preloading,
-        DeploymentPhase::Pending,
-        DeploymentPhase::Pulling,
-        DeploymentPhase::Downloading,
-        DeploymentPhase::Loading,
-        DeploymentPhase::Running,
-        DeploymentPhase::Degraded,
-        DeploymentPhase::Stopped,
-        DeploymentPhase::Failed,
-        DeploymentPhase::Deleting,
-    ];
-    pub fn parse(s: &str) -> Option<DeploymentPhase> {
-        DeploymentPhase::ALL.into_iter().find(|p| p.as_str() == s)
-    }
 }
 
 /// One replica (pod) on one cluster.

@@ -1,26 +1,25 @@
 //! One cluster: facts, nodes and GPUs, hub conditions, recent events, and release.
 use crate::api::clusters::{get_cluster, ReleaseCluster};
 use crate::components::dialog::Dialog;
-use crate::components::feedback::{error_fallback, EmptyState, ErrorBanner, SkeletonRows};
+use crate::components::events::EventsCard;
+use crate::components::feedback::{error_fallback, ErrorBanner, SkeletonRows};
 use crate::components::gpu::{gpu_line, GpuBar};
 use crate::components::layout::PageHeader;
 use crate::components::poll::use_tick;
+use crate::components::route::use_route_param;
 use crate::components::time::format_utc;
 use crate::error::AppError;
 use crate::models::cluster::ClusterDetail;
 use crate::pages::clusters::{can, phase_class};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 use std::time::Duration;
 
 #[component]
 pub fn ClusterDetailPage() -> impl IntoView {
-    let params = use_params_map();
-    // Read with try_get: on navigating away the route params change before this page is gone.
-    let name = Signal::derive(move || params.read().get("name").unwrap_or_default());
+    let name = use_route_param("name");
     let tick = use_tick(Duration::from_secs(5));
-    let detail = Resource::new(move || (name.try_get().unwrap_or_default(), tick.get()), |(n, _)| get_cluster(n));
+    let detail = Resource::new(move || (name(), tick.get()), |(n, _)| get_cluster(n));
     let release_open = RwSignal::new(false);
     // The dialog is built once per cluster, not on every poll.
     let last = Memo::new(move |_| {
@@ -28,7 +27,7 @@ pub fn ClusterDetailPage() -> impl IntoView {
     });
 
     view! {
-        <p class="crumbs"><a href="/clusters">"Clusters"</a>" / "{move || name.try_get().unwrap_or_default()}</p>
+        <p class="crumbs"><a href="/clusters">"Clusters"</a>" / "{move || name()}</p>
         <Transition fallback=|| view! { <div class="card"><SkeletonRows rows=6/></div> }>
             <ErrorBoundary fallback=error_fallback>
                 {move || Suspend::new(async move {
@@ -118,30 +117,7 @@ fn Detail(d: ClusterDetail, release_open: RwSignal<bool>) -> impl IntoView {
                 </tbody>
             </table>
         </section>
-        <section class="card flush">
-            <h2 class="card-title padded">"Recent events"</h2>
-            {if d.events.is_empty() {
-                view! { <EmptyState title="No events" body="Nothing has happened on this cluster recently."/> }.into_any()
-            } else {
-                view! {
-                    <table class="table">
-                        <thead><tr><th>"Time"</th><th>"Type"</th><th>"Reason"</th><th>"Object"</th><th>"Message"</th></tr></thead>
-                        <tbody>
-                            {d.events.iter().map(|e| view! {
-                                <tr>
-                                    <td class="nowrap muted">{e.time.clone()}</td>
-                                    <td><span class=format!("badge {}", if e.kind == "Warning" { "warn" } else { "muted" })>{e.kind.clone()}</span></td>
-                                    <td>{e.reason.clone()}</td>
-                                    <td><code>{e.object.clone()}</code></td>
-                                    <td>{e.message.clone()}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }
-                .into_any()
-            }}
-        </section>
+        <EventsCard title="Recent events" events=d.events.clone() empty_title="No events" empty_body="Nothing has happened on this cluster recently."/>
     }
 }
 

@@ -2,9 +2,11 @@
 //! what happened, and stop / start / redeploy / delete.
 use crate::api::deployments::{get_deployment, DeleteDeployment, RedeployDeployment, StartDeployment, StopDeployment};
 use crate::components::dialog::Dialog;
+use crate::components::events::EventsCard;
 use crate::components::feedback::{error_fallback, EmptyState, ErrorBanner, SkeletonRows};
 use crate::components::layout::PageHeader;
 use crate::components::poll::use_tick;
+use crate::components::route::use_route_param;
 use crate::components::time::format_utc;
 use crate::error::AppError;
 use crate::models::deployment::{curl_example, DeploymentDetail, DeploymentPhase};
@@ -12,29 +14,18 @@ use crate::pages::clusters::can;
 use crate::pages::deployments::{PhaseBadge, ProgressBar};
 use leptos::prelude::*;
 use leptos_meta::Title;
-use leptos_router::hooks::use_params_map;
 use std::time::Duration;
 
 #[component]
 pub fn DeploymentDetailPage() -> impl IntoView {
-    let params = use_params_map();
-    // Read with try_get: on navigating away the route params change before this page is gone.
-    let name = Signal::derive(move || params.read().get("name").unwrap_or_default());
+    let name = use_route_param("name");
     // Once a second: people watch a model come up here.
     let tick = use_tick(Duration::from_secs(1));
     let stop = ServerAction::<StopDeployment>::new();
     let start = ServerAction::<StartDeployment>::new();
     let redeploy = ServerAction::<RedeployDeployment>::new();
     let detail = Resource::new(
-        move || {
-            (
-                name.try_get().unwrap_or_default(),
-                tick.get(),
-                stop.version().get(),
-                start.version().get(),
-                redeploy.version().get(),
-            )
-        },
+        move || (name(), tick.get(), stop.version().get(), start.version().get(), redeploy.version().get()),
         |(n, ..)| get_deployment(n),
     );
     let delete_open = RwSignal::new(false);
@@ -47,7 +38,7 @@ pub fn DeploymentDetailPage() -> impl IntoView {
     });
 
     view! {
-        <p class="crumbs"><a href="/deployments">"Deployments"</a>" / "{move || name.try_get().unwrap_or_default()}</p>
+        <p class="crumbs"><a href="/deployments">"Deployments"</a>" / "{move || name()}</p>
         {move || action_error.get().map(|e| view! { <ErrorBanner error=e/> })}
         <Transition fallback=|| view! { <div class="card"><SkeletonRows rows=6/></div> }>
             <ErrorBoundary fallback=error_fallback>
@@ -210,29 +201,7 @@ fn Detail(
                 }.into_any()
             }}
         </section>
-        <section class="card flush">
-            <h2 class="card-title padded">"Events"</h2>
-            {if d.events.is_empty() {
-                view! { <EmptyState title="No events yet" body="Scheduling, image pulls and model downloads on the members show here."/> }.into_any()
-            } else {
-                view! {
-                    <table class="table" data-testid="events">
-                        <thead><tr><th>"Time"</th><th>"Type"</th><th>"Reason"</th><th>"Object"</th><th>"Message"</th></tr></thead>
-                        <tbody>
-                            {d.events.iter().map(|e| view! {
-                                <tr>
-                                    <td class="nowrap muted small">{e.time.clone()}</td>
-                                    <td><span class=format!("badge {}", if e.kind == "Warning" { "warn" } else { "muted" })>{e.kind.clone()}</span></td>
-                                    <td>{e.reason.clone()}</td>
-                                    <td><code class="small">{e.object.clone()}</code></td>
-                                    <td class="small">{e.message.clone()}</td>
-                                </tr>
-                            }).collect_view()}
-                        </tbody>
-                    </table>
-                }.into_any()
-            }}
-        </section>
+        <EventsCard title="Events" events=d.events.clone() empty_title="No events yet" empty_body="Scheduling, image pulls and model downloads on the members show here."/>
         <section class="card">
             <h2 class="card-title">"In the hub"</h2>
             <ul class="plain-list">{d.objects.iter().map(|o| view! { <li><code class="small">{o.clone()}</code></li> }).collect_view()}</ul>
@@ -243,7 +212,7 @@ fn Detail(
 }
 
 #[component]
-fn DeleteDialog(name: Signal<String>, open: RwSignal<bool>) -> impl IntoView {
+fn DeleteDialog(name: impl Fn() -> String + Copy + Send + Sync + 'static, open: RwSignal<bool>) -> impl IntoView {
     let delete = ServerAction::<DeleteDeployment>::new();
     let delete_cache = RwSignal::new(false);
     let error = Signal::derive(move || delete.value().get().and_then(|r| r.err()));
@@ -257,12 +226,12 @@ fn DeleteDialog(name: Signal<String>, open: RwSignal<bool>) -> impl IntoView {
             <div class="form">
                 {move || error.get().map(|e| view! { <ErrorBanner error=e/> })}
                 <p>"This removes the Deployment, Service and PropagationPolicy from the hub; Karmada withdraws their copies from the members, and the endpoint stops answering."</p>
-                <p>{move || format!("Delete {}?", name.try_get().unwrap_or_default())}</p>
+                <p>{move || format!("Delete {}?", name())}</p>
                 <label class="check"><input type="checkbox" bind:checked=delete_cache/>" Also delete its model cache (unless another deployment uses it); the next deployment of this model downloads it again"</label>
                 <div class="form-actions">
                     <button class="button" type="button" autofocus on:click=move |_| open.set(false)>"Cancel"</button>
                     <button class="button danger-solid" type="button" disabled=move || delete.pending().get()
-                        on:click=move |_| { delete.dispatch(DeleteDeployment { name: name.get_untracked(), delete_cache: delete_cache.get_untracked() }); }>
+                        on:click=move |_| { delete.dispatch(DeleteDeployment { name: name(), delete_cache: delete_cache.get_untracked() }); }>
                         {move || if delete.pending().get() { "Deleting…" } else { "Delete deployment" }}
                     </button>
                 </div>

@@ -205,12 +205,11 @@ impl DeploymentsServiceImpl {
         Ok(())
     }
 
-    /// Member states for the given clusters, read concurrently.
-    async fn member_states(&self, clusters: &BTreeSet<String>) -> BTreeMap<String, Result<MemberState, String>> {
-        let clients = match self.members.all().await {
-            Ok(c) => c,
-            Err(e) => return clusters.iter().map(|c| (c.clone(), Err(e.message.clone()))).collect(),
-        };
+    /// Member states for the given clusters, read concurrently with `clients` (from `Members::all`).
+    async fn member_states(
+        clients: &BTreeMap<String, Result<KubeClient, String>>,
+        clusters: &BTreeSet<String>,
+    ) -> BTreeMap<String, Result<MemberState, String>> {
         let reads = clusters.iter().filter_map(|c| clients.get(c).map(|client| (c.clone(), client.clone()))).map(
             |(name, client)| async move {
                 let state = match client {
@@ -223,17 +222,21 @@ impl DeploymentsServiceImpl {
         futures::future::join_all(reads).await.into_iter().collect()
     }
 
-    /// At start: anything cut off mid-apply or mid-delete is finished by the reconciler.
+    /// Finishes what a crash or an outage cut off (rows left applying or deleting), puts back
+    /// what the hub lost (with `check_drift`), then observes.
     pub async fn reconcile(&self, check_drift: bool) -> Result<(), AppError> {
         let rows = self.store.list_deployments().await?;
+        let mut changed = false;
         for r in &rows {
             let lock = self.lock_for(&r.name);
             let Ok(_g) = lock.try_lock() else { continue };
             match r.state {
                 ApplyState::Applying => {
+                    changed = true;
                     let _ = self.apply_and_record(r).await;
                 }
                 ApplyState::Deleting => {
+                    changed = true;
                     if let Err(e) = self.finish_delete(&r.name, false).await {
                         tracing::debug!(deployment = %r.name, error = %e, "delete still pending");
                     }
@@ -241,6 +244,7 @@ impl DeploymentsServiceImpl {
                 ApplyState::Applied if check_drift => match deploy::present(&self.hub, &r.name).await {
                     Ok(false) => {
                         tracing::info!(deployment = %r.name, "hub objects missing; applying again");
+                        changed = true;
                         let _ = self.apply_and_record(r).await;
                     }
                     Ok(true) => {}
@@ -249,13 +253,12 @@ impl DeploymentsServiceImpl {
                 _ => {}
             }
         }
-        self.observe_all().await
+        let rows = if changed { self.store.list_deployments().await? } else { rows };
+        self.observe(rows.into_iter().filter(|r| r.state == ApplyState::Applied).collect()).await
     }
 
-    /// Reads the hub's schedule and the members' pods into every applied row.
-    async fn observe_all(&self) -> Result<(), AppError> {
-        let rows: Vec<DeploymentRecord> =
-            self.store.list_deployments().await?.into_iter().filter(|r| r.state == ApplyState::Applied).collect();
+    /// Reads the hub's schedule and the members' pods into the given (applied) rows.
+    async fn observe(&self, rows: Vec<DeploymentRecord>) -> Result<(), AppError> {
         if rows.is_empty() {
             return Ok(());
         }
@@ -272,7 +275,7 @@ impl DeploymentsServiceImpl {
             .flat_map(|v| v.iter().map(|(c, _)| c.clone()))
             .chain(rows.iter().flat_map(|r| r.spec.clusters.clone()))
             .collect();
-        let states = self.member_states(&clusters).await;
+        let states = Self::member_states(&self.members.all().await?, &clusters).await;
         for r in rows {
             let desired = if r.stopped { 0 } else { r.spec.replicas as i64 };
             let mut observed = deploy::observe(&r.name, desired, schedules.get(&r.name), &states);
@@ -281,20 +284,19 @@ impl DeploymentsServiceImpl {
                 && !observed.preloaded
                 && deploy::preload_finished(&r.name, &r.spec.clusters, &states)
             {
-                observed.preloaded = true;
                 let lock = self.lock_for(&r.name);
                 let guard = lock.try_lock();
                 if guard.is_ok() {
-                    // The cache is warm: store that first, so the apply renders the real replicas.
-                    self.store.set_deployment_observed(&r.name, phase_of(&r), &observed, now_ms()).await?;
-                    let r = DeploymentRecord { observed: observed.clone(), ..r.clone() };
-                    let _ = self.apply_and_record(&r).await;
+                    // The cache is warm: stored first, so the apply renders the real replicas. If
+                    // the row is busy, the next round tries again.
+                    observed.preloaded = true;
+                    self.store.set_deployment_observed(&r.name, &observed, now_ms()).await?;
                     tracing::info!(deployment = %r.name, "model pre-loaded; starting replicas");
+                    let _ = self.apply_and_record(&DeploymentRecord { observed, ..r }).await;
+                    continue;
                 }
-                drop(guard);
             }
-            let shown = DeploymentRecord { observed: observed.clone(), ..r.clone() };
-            self.store.set_deployment_observed(&r.name, phase_of(&shown), &observed, now_ms()).await?;
+            self.store.set_deployment_observed(&r.name, &observed, now_ms()).await?;
         }
         Ok(())
     }
@@ -353,7 +355,6 @@ impl DeploymentsService for DeploymentsServiceImpl {
                 state: ApplyState::Applying,
                 state_message: String::new(),
                 stopped: false,
-                phase: DeploymentPhase::Applying,
                 observed: ObservedStatus::default(),
                 created_by: actor.username.clone(),
                 created_at: now,
@@ -413,12 +414,12 @@ impl DeploymentsService for DeploymentsServiceImpl {
             // Live: the observer's copy may be two seconds old, and the detail page is where
             // people watch a model come up.
             if let Ok(schedules) = deploy::schedules(&self.hub).await {
-                let states = self.member_states(&clusters).await;
+                let clients = self.members.all().await?;
+                let states = Self::member_states(&clients, &clusters).await;
                 let desired = if r.stopped { 0 } else { spec.replicas as i64 };
                 let preloaded = r.observed.preloaded;
                 r.observed = deploy::observe(name, desired, schedules.get(name), &states);
                 r.observed.preloaded = preloaded;
-                let clients = self.members.all().await.unwrap_or_default();
                 for (cluster, state) in &states {
                     let Ok(state) = state else { continue };
                     let mut names: BTreeSet<String> = state

@@ -1,4 +1,4 @@
-use super::{conflict_on_unique, Result, Store, StoreError};
+use super::{conflict_on_unique, touched, Result, Store, StoreError};
 use app::models::cluster::{NodeInfo, ZoneClass};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -126,17 +126,15 @@ impl ClusterStore for Store {
     }
 
     async fn set_cluster_state(&self, name: &str, state: ClusterState, message: &str, now: i64) -> Result<()> {
-        let done = sqlx::query("UPDATE clusters SET state = $1, state_message = $2, updated_at = $3 WHERE name = $4")
-            .bind(state.as_str())
-            .bind(message)
-            .bind(now)
-            .bind(name)
-            .execute(&self.pool)
-            .await?;
-        if done.rows_affected() == 0 {
-            return Err(StoreError::NotFound);
-        }
-        Ok(())
+        touched(
+            sqlx::query("UPDATE clusters SET state = $1, state_message = $2, updated_at = $3 WHERE name = $4")
+                .bind(state.as_str())
+                .bind(message)
+                .bind(now)
+                .bind(name)
+                .execute(&self.pool)
+                .await?,
+        )
     }
 
     async fn delete_cluster(&self, name: &str) -> Result<bool> {

@@ -1,5 +1,5 @@
-use super::{conflict_on_unique, Result, Store, StoreError};
-use app::models::deployment::{DeploySpec, DeploymentPhase, ObservedStatus};
+use super::{conflict_on_unique, touched, Result, Store, StoreError};
+use app::models::deployment::{DeploySpec, ObservedStatus};
 use app::models::runtime::RuntimeKind;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -44,7 +44,6 @@ pub struct DeploymentRecord {
     pub state: ApplyState,
     pub state_message: String,
     pub stopped: bool,
-    pub phase: DeploymentPhase,
     pub observed: ObservedStatus,
     pub created_by: String,
     pub created_at: i64,
@@ -73,13 +72,7 @@ pub trait DeploymentStore: Send + Sync {
     async fn update_deployment_spec(&self, name: &str, spec: &DeploySpec, stopped: bool, now: i64) -> Result<()>;
     async fn set_deployment_state(&self, name: &str, state: ApplyState, message: &str, now: i64) -> Result<()>;
     /// Stores what the observer saw; only when it changed, so an idle system does not write.
-    async fn set_deployment_observed(
-        &self,
-        name: &str,
-        phase: DeploymentPhase,
-        observed: &ObservedStatus,
-        now: i64,
-    ) -> Result<()>;
+    async fn set_deployment_observed(&self, name: &str, observed: &ObservedStatus, now: i64) -> Result<()>;
     async fn delete_deployment(&self, name: &str) -> Result<bool>;
 
     async fn cache_for(&self, runtime: RuntimeKind, model: &str) -> Result<Option<CacheRecord>>;
@@ -89,7 +82,7 @@ pub trait DeploymentStore: Send + Sync {
 }
 
 const COLUMNS: &str =
-    "id, name, spec, state, state_message, stopped, phase, observed, created_by, created_at, updated_at, applied_at";
+    "id, name, spec, state, state_message, stopped, observed, created_by, created_at, updated_at, applied_at";
 
 fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Db(sqlx::Error::Decode(e.into())))
@@ -100,7 +93,6 @@ fn json<T: serde::Serialize>(v: &T) -> String {
 }
 
 fn from_row(r: &AnyRow) -> Result<DeploymentRecord> {
-    let phase: String = r.try_get("phase")?;
     let observed: String = r.try_get("observed")?;
     Ok(DeploymentRecord {
         id: r.try_get("id")?,
@@ -109,7 +101,6 @@ fn from_row(r: &AnyRow) -> Result<DeploymentRecord> {
         state: ApplyState::parse(&r.try_get::<String, _>("state")?),
         state_message: r.try_get("state_message")?,
         stopped: r.try_get::<i64, _>("stopped")? != 0,
-        phase: DeploymentPhase::parse(&phase).unwrap_or(DeploymentPhase::Pending),
         observed: serde_json::from_str(&observed).unwrap_or_default(),
         created_by: r.try_get("created_by")?,
         created_at: r.try_get("created_at")?,
@@ -133,20 +124,12 @@ fn cache_from_row(r: &AnyRow) -> Result<CacheRecord> {
     })
 }
 
-fn touched(done: sqlx::any::AnyQueryResult) -> Result<()> {
-    if done.rows_affected() == 0 {
-        Err(StoreError::NotFound)
-    } else {
-        Ok(())
-    }
-}
-
 #[async_trait]
 impl DeploymentStore for Store {
     async fn insert_deployment(&self, d: &DeploymentRecord) -> Result<()> {
         sqlx::query(
-            "INSERT INTO deployments (id, name, model, runtime, spec, state, state_message, stopped, phase, observed, created_by, created_at, updated_at, applied_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            "INSERT INTO deployments (id, name, model, runtime, spec, state, state_message, stopped, observed, created_by, created_at, updated_at, applied_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&d.id)
         .bind(&d.name)
@@ -156,7 +139,6 @@ impl DeploymentStore for Store {
         .bind(d.state.as_str())
         .bind(&d.state_message)
         .bind(d.stopped as i64)
-        .bind(d.phase.as_str())
         .bind(json(&d.observed))
         .bind(&d.created_by)
         .bind(d.created_at)
@@ -211,23 +193,13 @@ impl DeploymentStore for Store {
         )
     }
 
-    async fn set_deployment_observed(
-        &self,
-        name: &str,
-        phase: DeploymentPhase,
-        observed: &ObservedStatus,
-        now: i64,
-    ) -> Result<()> {
-        let text = json(observed);
-        sqlx::query(
-            "UPDATE deployments SET phase = $1, observed = $2, updated_at = $3 WHERE name = $4 AND (phase <> $1 OR observed <> $2)",
-        )
-        .bind(phase.as_str())
-        .bind(text)
-        .bind(now)
-        .bind(name)
-        .execute(&self.pool)
-        .await?;
+    async fn set_deployment_observed(&self, name: &str, observed: &ObservedStatus, now: i64) -> Result<()> {
+        sqlx::query("UPDATE deployments SET observed = $1, updated_at = $2 WHERE name = $3 AND observed <> $1")
+            .bind(json(observed))
+            .bind(now)
+            .bind(name)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
