@@ -35,6 +35,8 @@ const RULES: &[(&str, Role)] = &[
     ("/api/deployments/get", Role::User),
     ("/api/deployments/options", Role::User),
     ("/api/deployments/", Role::Operator),
+    ("/api/keys/", Role::User),
+    ("/api/playground/", Role::User),
     ("/api/users/", Role::Admin),
     ("/users", Role::Admin),
 ];

@@ -2,6 +2,7 @@
 //! `app` crate never sees the database; implemented in the `server` crate.
 
 use crate::error::AppError;
+use crate::models::apikey::{ApiKeyView, ChatModel, CreatedApiKey, NewApiKey, RequestLogRow, UsageReport};
 use crate::models::cluster::{ClusterDetail, ClusterView, KubeconfigContext, RegisterCluster, ReleaseReport};
 use crate::models::deployment::{DeployOptions, DeploySpec, DeploymentDetail, DeploymentView};
 use crate::models::user::{LoginInput, NewUser, Role, SessionUser, SetPasswordInput, UserView};
@@ -69,6 +70,20 @@ pub trait DeploymentsService: Send + Sync {
     async fn delete(&self, actor: &SessionUser, name: &str, delete_cache: bool) -> Result<(), AppError>;
 }
 
+/// API keys, usage and the request log of the inference gateway. Users see and manage their own;
+/// admins see everyone's.
+#[async_trait]
+pub trait GatewayService: Send + Sync {
+    async fn list_keys(&self, actor: &SessionUser) -> Result<Vec<ApiKeyView>, AppError>;
+    /// The secret is in the answer and nowhere else, ever.
+    async fn create_key(&self, actor: &SessionUser, input: NewApiKey) -> Result<CreatedApiKey, AppError>;
+    async fn revoke_key(&self, actor: &SessionUser, id: &str) -> Result<ApiKeyView, AppError>;
+    async fn usage(&self, actor: &SessionUser, hours: u32) -> Result<UsageReport, AppError>;
+    async fn requests(&self, actor: &SessionUser, limit: u32) -> Result<Vec<RequestLogRow>, AppError>;
+    /// What the playground can talk to.
+    async fn chat_models(&self) -> Result<Vec<ChatModel>, AppError>;
+}
+
 /// Everything server fns may call, provided to them through Leptos context.
 #[derive(Clone)]
 pub struct Services {
@@ -76,4 +91,5 @@ pub struct Services {
     pub users: Arc<dyn UsersService>,
     pub clusters: Arc<dyn ClustersService>,
     pub deployments: Arc<dyn DeploymentsService>,
+    pub gateway: Arc<dyn GatewayService>,
 }

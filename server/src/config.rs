@@ -100,6 +100,16 @@ pub struct ServeArgs {
     pub hub_kubeconfig: Option<PathBuf>,
     #[command(flatten)]
     pub sim: SimOptions,
+    /// A model server outside H-MAS's clusters to put behind the gateway, as NAME=http://HOST:PORT
+    /// (clients call it with `model: NAME`). Repeatable; comma-separated in the variable.
+    #[arg(long = "gateway-upstream", env = "HMAS_GATEWAY_UPSTREAMS", value_delimiter = ',', value_name = "NAME=URL")]
+    pub gateway_upstreams: Vec<String>,
+    /// How long the gateway waits for a model server's response headers, in seconds. Default: 600
+    #[arg(long, env = "HMAS_GATEWAY_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub gateway_timeout_secs: Option<u64>,
+    /// Days of request log and usage kept. Default: 30
+    #[arg(long, env = "HMAS_USAGE_RETENTION_DAYS", value_name = "DAYS")]
+    pub usage_retention_days: Option<u32>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -125,6 +135,9 @@ struct FileConfig {
     hub_kubeconfig: Option<PathBuf>,
     sim_topology: Option<PathBuf>,
     sim_time_scale: Option<f64>,
+    gateway_upstreams: Option<Vec<String>>,
+    gateway_timeout_secs: Option<u64>,
+    usage_retention_days: Option<u32>,
 }
 
 #[derive(Clone, Debug)]
@@ -138,6 +151,8 @@ pub struct Settings {
     pub session_ttl: Duration,
     pub metrics_token: Option<String>,
     pub hub: HubSettings,
+    pub gateway: crate::gateway::GatewayConfig,
+    pub usage_retention_days: u32,
 }
 
 #[derive(Clone, Debug)]
@@ -182,7 +197,23 @@ impl Settings {
         if !(1..=24 * 90).contains(&ttl_hours) {
             return Err("session-ttl-hours: must be between 1 and 2160".into());
         }
+        let upstreams = if args.gateway_upstreams.is_empty() {
+            file.gateway_upstreams.unwrap_or_default()
+        } else {
+            args.gateway_upstreams.clone()
+        };
+        let upstreams = upstreams.iter().map(|u| parse_upstream(u)).collect::<Result<Vec<_>, _>>()?;
+        let timeout = args.gateway_timeout_secs.or(file.gateway_timeout_secs).unwrap_or(600);
+        if !(1..=3600).contains(&timeout) {
+            return Err("gateway-timeout-secs: must be between 1 and 3600".into());
+        }
+        let retention = args.usage_retention_days.or(file.usage_retention_days).unwrap_or(30);
+        if !(1..=3650).contains(&retention) {
+            return Err("usage-retention-days: must be between 1 and 3650".into());
+        }
         Ok(Settings {
+            gateway: crate::gateway::GatewayConfig { timeout: Duration::from_secs(timeout), upstreams },
+            usage_retention_days: retention,
             addr: args.addr.or(file.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
             data_dir,
             database_url,
@@ -205,10 +236,37 @@ impl Settings {
     }
 }
 
+/// `NAME=http://HOST:PORT` → (name, base URL).
+fn parse_upstream(s: &str) -> Result<(String, String), String> {
+    let bad = |m: &str| format!("gateway-upstream {s}: {m}");
+    let (name, url) = s.split_once('=').ok_or_else(|| bad("expected NAME=http://HOST:PORT"))?;
+    let name = name.trim();
+    app::models::validate::dns1035_label(name).map_err(|m| bad(&format!("name {m}")))?;
+    let uri: http::Uri = url.trim().parse().map_err(|_| bad("not a URL"))?;
+    if uri.scheme_str() != Some("http") || uri.authority().is_none() || !uri.path().trim_end_matches('/').is_empty() {
+        return Err(bad("URL must be http://HOST:PORT with no path"));
+    }
+    Ok((name.to_string(), url.trim().trim_end_matches('/').to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn upstreams_parse_or_name_the_problem() {
+        assert_eq!(
+            parse_upstream("mock=http://127.0.0.1:9000/").unwrap(),
+            ("mock".into(), "http://127.0.0.1:9000".into())
+        );
+        assert!(parse_upstream("mock").unwrap_err().contains("NAME="));
+        assert!(parse_upstream("Mock=http://a:1").unwrap_err().contains("name"));
+        assert!(parse_upstream("m=https://a:1").unwrap_err().contains("http://"));
+        assert!(parse_upstream("m=http://a:1/v1").unwrap_err().contains("no path"));
+        let args = ServeArgs { gateway_upstreams: vec!["a=http://127.0.0.1:1".into()], ..Default::default() };
+        assert_eq!(Settings::resolve(None, &args).unwrap().gateway.upstreams.len(), 1);
+    }
 
     #[test]
     fn flags_beat_file_beat_defaults() {

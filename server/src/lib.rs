@@ -1,6 +1,7 @@
 //! The `hmas` server: axum wiring, store, auth, metrics. The binary is a thin CLI over `run`.
 pub mod auth;
 pub mod config;
+pub mod gateway;
 pub mod http;
 pub mod hub;
 pub mod metrics;

@@ -11,10 +11,32 @@ use std::time::Instant;
 const BUCKETS: [f64; 12] = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0];
 
 #[derive(Default)]
-struct Histogram {
+pub(crate) struct Histogram {
     counts: [u64; BUCKETS.len()],
     sum: f64,
     count: u64,
+}
+
+impl Histogram {
+    pub(crate) fn observe(&mut self, seconds: f64) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                self.counts[i] += 1;
+            }
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
+
+    /// The `_bucket`, `_sum` and `_count` lines of one series.
+    pub(crate) fn render(&self, out: &mut String, name: &str, labels: &str) {
+        for (i, b) in BUCKETS.iter().enumerate() {
+            let _ = writeln!(out, "{name}_bucket{{{labels},le=\"{b}\"}} {}", self.counts[i]);
+        }
+        let _ = writeln!(out, "{name}_bucket{{{labels},le=\"+Inf\"}} {}", self.count);
+        let _ = writeln!(out, "{name}_sum{{{labels}}} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{{{labels}}} {}", self.count);
+    }
 }
 
 #[derive(Default)]
@@ -39,14 +61,7 @@ impl Metrics {
     pub fn observe(&self, method: &str, route: &str, status: u16, seconds: f64) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         *g.requests.entry((method.to_string(), route.to_string(), status)).or_default() += 1;
-        let h = g.latency.entry((method.to_string(), route.to_string())).or_default();
-        for (i, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                h.counts[i] += 1;
-            }
-        }
-        h.sum += seconds;
-        h.count += 1;
+        g.latency.entry((method.to_string(), route.to_string())).or_default().observe(seconds);
     }
 
     pub fn render(&self) -> String {
@@ -67,20 +82,13 @@ impl Metrics {
         let _ = writeln!(out, "# HELP hmas_http_request_duration_seconds HTTP request latency by method and route.");
         let _ = writeln!(out, "# TYPE hmas_http_request_duration_seconds histogram");
         for ((m, r), h) in &g.latency {
-            let labels = format!("method=\"{m}\",route=\"{}\"", esc(r));
-            for (i, b) in BUCKETS.iter().enumerate() {
-                let _ =
-                    writeln!(out, "hmas_http_request_duration_seconds_bucket{{{labels},le=\"{b}\"}} {}", h.counts[i]);
-            }
-            let _ = writeln!(out, "hmas_http_request_duration_seconds_bucket{{{labels},le=\"+Inf\"}} {}", h.count);
-            let _ = writeln!(out, "hmas_http_request_duration_seconds_sum{{{labels}}} {}", h.sum);
-            let _ = writeln!(out, "hmas_http_request_duration_seconds_count{{{labels}}} {}", h.count);
+            h.render(&mut out, "hmas_http_request_duration_seconds", &format!("method=\"{m}\",route=\"{}\"", esc(r)));
         }
         out
     }
 }
 
-fn esc(s: &str) -> String {
+pub(crate) fn esc(s: &str) -> String {
     s.replace('\\', "\\\\").replace('"', "\\\"")
 }
 

@@ -1,16 +1,18 @@
 //! Start-up and shutdown of `hmas serve`.
 use crate::auth::AuthServiceImpl;
 use crate::config::{HubSettings, Settings, SimArgs};
+use crate::gateway::Gateway;
 use crate::http::{router, AppState};
 use crate::hub::KubeClient;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
 use crate::services::clusters::ClustersServiceImpl;
-use crate::services::deployments::DeploymentsServiceImpl;
+use crate::services::deployments::{route_specs, DeploymentsServiceImpl};
+use crate::services::gateway::GatewayServiceImpl;
 use crate::services::members::Members;
 use crate::services::users::UsersServiceImpl;
 use crate::sim::{Sim, SimConfig, Topology};
-use crate::store::{now_ms, SessionStore, Store};
+use crate::store::{now_ms, DeploymentStore, SessionStore, Store, UsageStore};
 use app::services::Services;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
@@ -85,8 +87,11 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let clusters = ClustersServiceImpl::new(store.clone(), hub.clone(), sealer, members.clone());
     clusters.recover().await.map_err(|e| format!("database: {e}"))?;
     let deployments = DeploymentsServiceImpl::new(store.clone(), hub.clone(), members);
+    let (gateway, recorder) = Gateway::start(store.clone(), auth.clone(), settings.gateway.clone());
+    gateway.reload_keys().await.map_err(|e| format!("database: {e}"))?;
+    publish_routes(&store, &gateway).await;
     let reconciler = tokio::spawn(reconcile_clusters(clusters.clone()));
-    let observer = tokio::spawn(reconcile_deployments(deployments.clone()));
+    let observer = tokio::spawn(reconcile_deployments(deployments.clone(), store.clone(), gateway.clone()));
     let state = AppState {
         leptos_options,
         store: store.clone(),
@@ -94,15 +99,17 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         metrics: Metrics::default(),
         metrics_token: settings.metrics_token.clone(),
         hub: hub.clone(),
+        gateway: gateway.clone(),
         services: Services {
             auth: Arc::new(auth),
             users: Arc::new(UsersServiceImpl::new(store.clone())),
             clusters: Arc::new(clusters),
             deployments: Arc::new(deployments),
+            gateway: Arc::new(GatewayServiceImpl::new(store.clone(), gateway)),
         },
     };
 
-    let purge = tokio::spawn(purge_sessions(store.clone()));
+    let purge = tokio::spawn(purge_sessions(store.clone(), settings.usage_retention_days));
     let shutdown = shutdown_signal();
     tracing::info!(%addr, database = store_kind(&settings.database_url), "H-MAS listening");
     println!("H-MAS is listening on http://{addr}");
@@ -110,6 +117,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     purge.abort();
     reconciler.abort();
     observer.abort();
+    recorder.stop().await;
     store.close().await;
     tracing::info!("stopped");
     Ok(())
@@ -136,7 +144,15 @@ async fn reconcile_clusters(clusters: ClustersServiceImpl) {
 
 /// Finishes interrupted applies and deletes, heals hub drift (every 10 s), and reads status
 /// back from the hub and the members (every 2 s).
-async fn reconcile_deployments(deployments: DeploymentsServiceImpl) {
+/// Hands the gateway the deployments as last observed.
+async fn publish_routes(store: &Store, gateway: &Gateway) {
+    match store.list_deployments().await {
+        Ok(rows) => gateway.set_routes(route_specs(&rows)),
+        Err(e) => tracing::warn!(error = %e, "gateway routes not refreshed"),
+    }
+}
+
+async fn reconcile_deployments(deployments: DeploymentsServiceImpl, store: Store, gateway: Gateway) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
@@ -145,16 +161,20 @@ async fn reconcile_deployments(deployments: DeploymentsServiceImpl) {
         if let Err(e) = deployments.reconcile(n.is_multiple_of(5)).await {
             tracing::debug!(error = %e, "deployment reconcile skipped");
         }
+        publish_routes(&store, &gateway).await;
         n += 1;
     }
 }
 
-async fn purge_sessions(store: Store) {
+async fn purge_sessions(store: Store, usage_days: u32) {
     let mut tick = tokio::time::interval(Duration::from_secs(600));
     loop {
         tick.tick().await;
         if let Err(e) = store.purge_expired_sessions(now_ms()).await {
             tracing::warn!(error = %e, "purging expired sessions");
+        }
+        if let Err(e) = store.prune_usage(now_ms() - i64::from(usage_days) * 24 * 3600 * 1000).await {
+            tracing::warn!(error = %e, "pruning the request log");
         }
     }
 }

@@ -76,7 +76,102 @@ async fn suite(store: Store) {
     assert_eq!(store.session_user("h3", 17_000).await.unwrap(), None);
 
     clusters(&store).await;
+    keys_and_usage(&store).await;
     store.close().await;
+}
+
+async fn keys_and_usage(store: &Store) {
+    use server::store::{ApiKeyRecord, KeyStore, LogRecord, UsageDelta, UsageGroup, UsageStore};
+    let key = ApiKeyRecord {
+        id: "k1".into(),
+        name: "ci".into(),
+        prefix: "hmas-abcdefgh".into(),
+        key_hash: "00".repeat(32),
+        owner_id: "u2".into(),
+        owner: "carol".into(),
+        scope: Some(vec!["llama".into()]),
+        rpm: Some(60),
+        tpm: None,
+        expires_at: Some(99_000),
+        revoked_at: None,
+        last_used_at: None,
+        created_at: 1_000,
+    };
+    store.insert_key(&key).await.unwrap();
+    store
+        .insert_key(&ApiKeyRecord {
+            id: "k2".into(),
+            key_hash: "11".repeat(32),
+            owner_id: "u3".into(),
+            owner: "bob".into(),
+            scope: None,
+            created_at: 2_000,
+            ..key.clone()
+        })
+        .await
+        .unwrap();
+    assert!(store.insert_key(&ApiKeyRecord { id: "k3".into(), ..key.clone() }).await.is_err(), "hashes are unique");
+    assert_eq!(store.key_by_id("k1").await.unwrap(), Some(key.clone()));
+    let mine: Vec<_> = store.list_keys(Some("u2")).await.unwrap().into_iter().map(|k| k.id).collect();
+    assert_eq!(mine, ["k1"]);
+    let all: Vec<_> = store.list_keys(None).await.unwrap().into_iter().map(|k| k.id).collect();
+    assert_eq!(all, ["k2", "k1"], "newest first");
+    store.revoke_key("k1", 5_000).await.unwrap();
+    assert!(matches!(store.revoke_key("k1", 6_000).await, Err(StoreError::NotFound)), "revoked once");
+    store.touch_keys(&[("k1".into(), 7_000)]).await.unwrap();
+    let k = store.key_by_id("k1").await.unwrap().unwrap();
+    assert_eq!((k.revoked_at, k.last_used_at), (Some(5_000), Some(7_000)));
+
+    // Usage adds up per row across writes; sums group by time, key and deployment.
+    let delta = |minute: i64, key: &str, user: &str, dep: &str, n: i64| UsageDelta {
+        minute,
+        key_id: key.into(),
+        user_id: user.into(),
+        deployment: dep.into(),
+        requests: n,
+        errors: 1,
+        prompt_tokens: 10 * n,
+        completion_tokens: 100 * n,
+    };
+    let log = LogRecord {
+        id: "r1".into(),
+        at: 60_500,
+        key_id: "k1".into(),
+        user_id: "u2".into(),
+        deployment: "llama".into(),
+        model: "m".into(),
+        path: "/v1/chat/completions".into(),
+        status: 200,
+        latency_ms: 12,
+        ttft_ms: Some(3),
+        prompt_tokens: 10,
+        completion_tokens: 100,
+        stream: true,
+        outcome: "ok".into(),
+    };
+    store
+        .record_usage(
+            &[delta(60_000, "k1", "u2", "llama", 1), delta(120_000, "", "u3", "qwen", 2)],
+            std::slice::from_ref(&log),
+        )
+        .await
+        .unwrap();
+    store.record_usage(&[delta(60_000, "k1", "u2", "llama", 3)], &[]).await.unwrap();
+    let by_time = store.usage(0, 600_000, None, UsageGroup::Time { bucket_ms: 60_000 }).await.unwrap();
+    assert_eq!(
+        by_time.iter().map(|s| (s.t, s.requests, s.errors)).collect::<Vec<_>>(),
+        [(60_000, 4, 2), (120_000, 2, 1)]
+    );
+    let wide = store.usage(0, 600_000, None, UsageGroup::Time { bucket_ms: 300_000 }).await.unwrap();
+    assert_eq!((wide.len(), wide[0].completion_tokens), (1, 600));
+    let by_key = store.usage(0, 600_000, Some("u2"), UsageGroup::Key).await.unwrap();
+    assert_eq!(by_key.iter().map(|s| (s.group.as_str(), s.prompt_tokens)).collect::<Vec<_>>(), [("k1", 40)]);
+    let by_dep = store.usage(0, 600_000, None, UsageGroup::Deployment).await.unwrap();
+    assert_eq!(by_dep.iter().map(|s| s.group.as_str()).collect::<Vec<_>>(), ["llama", "qwen"]);
+    assert_eq!(store.request_log(Some("u2"), 10).await.unwrap(), vec![log]);
+    assert!(store.request_log(Some("u3"), 10).await.unwrap().is_empty());
+    assert_eq!(store.prune_usage(100_000).await.unwrap(), 2, "the log row and the first minute");
+    assert_eq!(store.usage(0, 600_000, None, UsageGroup::Key).await.unwrap().len(), 1);
 }
 
 async fn clusters(store: &Store) {

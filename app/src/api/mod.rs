@@ -3,6 +3,7 @@
 pub mod auth;
 pub mod clusters;
 pub mod deployments;
+pub mod keys;
 pub mod users;
 
 #[cfg(feature = "ssr")]

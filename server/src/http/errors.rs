@@ -56,11 +56,18 @@ pub async fn body_limit(req: Request, next: Next) -> Response {
 /// State-changing requests from a browser must come from this site: a cross-site page cannot
 /// make a signed-in browser act (SameSite=Strict cookies are the first line, this the second).
 pub async fn same_origin(req: Request, next: Next) -> Response {
-    let m = req.method();
-    if m == http::Method::GET || m == http::Method::HEAD || m == http::Method::OPTIONS {
-        return next.run(req).await;
+    if same_origin_ok(req.method(), req.headers()) {
+        next.run(req).await
+    } else {
+        error_response(&AppError::forbidden("cross-origin request refused"))
     }
-    let h = req.headers();
+}
+
+/// Reads are always fine; a write must not come from another site.
+pub fn same_origin_ok(m: &http::Method, h: &http::HeaderMap) -> bool {
+    if m == http::Method::GET || m == http::Method::HEAD || m == http::Method::OPTIONS {
+        return true;
+    }
     let host = h.get(header::HOST).and_then(|v| v.to_str().ok());
     let origin_ok = match h.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
         // Scripts (curl, SDKs) send no Origin; browsers always do on POST.
@@ -68,9 +75,5 @@ pub async fn same_origin(req: Request, next: Next) -> Response {
         Some(o) => host.is_some_and(|host| o.split_once("://").is_some_and(|(_, rest)| rest == host)),
     };
     let fetch_site_ok = h.get("sec-fetch-site").and_then(|v| v.to_str().ok()).is_none_or(|s| s != "cross-site");
-    if origin_ok && fetch_site_ok {
-        next.run(req).await
-    } else {
-        error_response(&AppError::forbidden("cross-origin request refused"))
-    }
+    origin_ok && fetch_site_ok
 }

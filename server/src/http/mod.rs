@@ -1,5 +1,6 @@
 //! The router: health, metrics, server fns under /api, the SSR dashboard and static files, and
-//! the middleware every request passes (outermost first): trace → request id → auth → metrics.
+//! the middleware every dashboard request passes (outermost first): trace → request id → auth →
+//! metrics. The inference gateway (`/v1`, `/api/inference`) is merged beside them, not behind.
 pub mod errors;
 mod request_id;
 
@@ -34,6 +35,7 @@ pub struct AppState {
     pub services: Services,
     /// The Karmada hub (real or simulated).
     pub hub: crate::hub::KubeClient,
+    pub gateway: crate::gateway::Gateway,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -41,8 +43,11 @@ pub fn router(state: AppState) -> Router {
     let services = state.services.clone();
     let context = move || provide_context(services.clone());
     let options = state.leptos_options.clone();
+    // The gateway answers before any of the dashboard's layers: it authenticates by key itself,
+    // and its latency budget has no room for them.
+    let gateway = state.gateway.router();
 
-    Router::new()
+    let dashboard = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics_text))
@@ -61,7 +66,8 @@ pub fn router(state: AppState) -> Router {
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
         .layer(SetRequestIdLayer::x_request_id(request_id::MakeId))
-        .with_state(state)
+        .with_state(state);
+    Router::new().merge(gateway).merge(dashboard)
 }
 
 async fn no_such_endpoint(uri: http::Uri) -> Response {
@@ -88,10 +94,11 @@ async fn metrics_text(State(state): State<AppState>, req: Request<Body>) -> Resp
             return (StatusCode::UNAUTHORIZED, "metrics token required").into_response();
         }
     }
-    (
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))],
-        state.metrics.render(),
-    )
+    ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], {
+        let mut text = state.metrics.render();
+        state.gateway.render_metrics(&mut text);
+        text
+    })
         .into_response()
 }
 

@@ -78,6 +78,27 @@ pub fn view(r: &DeploymentRecord) -> DeploymentView {
     }
 }
 
+/// What the gateway routes to: every applied, running deployment, with the endpoints of the
+/// clusters that have a ready replica.
+pub fn route_specs(rows: &[DeploymentRecord]) -> Vec<crate::gateway::RouteSpec> {
+    rows.iter()
+        .filter(|r| r.state == ApplyState::Applied && !r.stopped)
+        .map(|r| crate::gateway::RouteSpec {
+            deployment: r.name.clone(),
+            model: r.spec.model.clone(),
+            runtime: r.spec.runtime.as_str().to_string(),
+            endpoints: r
+                .observed
+                .placements
+                .iter()
+                .filter(|p| p.ready > 0)
+                .filter_map(|p| p.endpoint.clone())
+                .collect(),
+            created: r.created_at,
+        })
+        .collect()
+}
+
 impl DeploymentsServiceImpl {
     pub fn new(store: Store, hub: KubeClient, members: Members) -> Self {
         Self { store, hub, members, locks: Default::default(), observed: Arc::new(Mutex::new((now_ms(), None))) }

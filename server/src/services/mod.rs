@@ -2,5 +2,6 @@
 pub mod clusters;
 pub mod deployments;
 pub mod errors;
+pub mod gateway;
 pub mod members;
 pub mod users;

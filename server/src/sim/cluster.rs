@@ -35,6 +35,8 @@ pub struct Cluster {
     pub faults: Faults,
     pub addr: SocketAddr,
     pub kubernetes_version: String,
+    /// Answers its model servers are generating right now (what a runtime's metrics would show).
+    pub generating: Arc<std::sync::atomic::AtomicUsize>,
     logs: Mutex<HashMap<(String, String), Vec<String>>>,
 }
 
@@ -68,6 +70,7 @@ impl Cluster {
             faults: Faults::default(),
             addr,
             kubernetes_version: kubernetes_version.to_string(),
+            generating: Arc::default(),
             logs: Mutex::new(HashMap::new()),
         }
     }

@@ -59,6 +59,7 @@ fn describe(c: &Cluster) -> Value {
         "down": c.faults.down.load(Ordering::Relaxed),
         "latencyMs": c.faults.latency_ms.load(Ordering::Relaxed),
         "errorPerMille": c.faults.error_per_mille.load(Ordering::Relaxed),
+        "generating": c.generating.load(Ordering::Relaxed),
     })
 }
 

@@ -4,12 +4,16 @@
 
 mod clusters;
 mod deployments;
+mod keys;
 mod sessions;
+mod usage;
 mod users;
 
 pub use clusters::{ClusterRecord, ClusterState, ClusterStore};
 pub use deployments::{ApplyState, CacheRecord, DeploymentRecord, DeploymentStore};
+pub use keys::{ApiKeyRecord, KeyStore};
 pub use sessions::SessionStore;
+pub use usage::{LogRecord, UsageDelta, UsageGroup, UsageStore, UsageSum};
 pub use users::{UserRecord, UserStore};
 
 use sqlx::any::{AnyConnectOptions, AnyPoolOptions};

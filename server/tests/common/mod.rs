@@ -1,5 +1,6 @@
 //! Runs the real `hmas` binary on a loopback port for a test, and stops it when dropped.
 #![allow(dead_code)]
+pub mod fleet;
 pub mod sim;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
