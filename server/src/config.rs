@@ -46,6 +46,9 @@ pub struct SimOptions {
     /// Multiplier for simulated durations (image pulls, model downloads): 1 is real time. Default: 0.2
     #[arg(long = "sim-time-scale", env = "HMAS_SIM_TIME_SCALE", value_name = "FACTOR")]
     pub time_scale: Option<f64>,
+    /// How fast the simulated model servers write answers, in tokens per second. Default: 40
+    #[arg(long = "sim-tokens-per-second", env = "HMAS_SIM_TOKENS_PER_SECOND", value_name = "RATE")]
+    pub tokens_per_second: Option<f64>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -135,6 +138,7 @@ struct FileConfig {
     hub_kubeconfig: Option<PathBuf>,
     sim_topology: Option<PathBuf>,
     sim_time_scale: Option<f64>,
+    sim_tokens_per_second: Option<f64>,
     gateway_upstreams: Option<Vec<String>>,
     gateway_timeout_secs: Option<u64>,
     usage_retention_days: Option<u32>,
@@ -158,7 +162,7 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub enum HubSettings {
     Kubeconfig(PathBuf),
-    Simulated { topology: Option<PathBuf>, time_scale: f64 },
+    Simulated { topology: Option<PathBuf>, time_scale: f64, tokens_per_second: f64 },
 }
 
 impl SimOptions {
@@ -166,6 +170,14 @@ impl SimOptions {
         let t = self.time_scale.unwrap_or(0.2);
         if !(0.001..=10.0).contains(&t) {
             return Err("sim-time-scale: must be between 0.001 and 10".into());
+        }
+        Ok(t)
+    }
+
+    pub fn tokens_per_second(&self) -> Result<f64, String> {
+        let t = self.tokens_per_second.unwrap_or(40.0);
+        if !(0.1..=100_000.0).contains(&t) {
+            return Err("sim-tokens-per-second: must be between 0.1 and 100000".into());
         }
         Ok(t)
     }
@@ -228,8 +240,13 @@ impl Settings {
                     let opts = SimOptions {
                         topology: args.sim.topology.clone().or(file.sim_topology),
                         time_scale: args.sim.time_scale.or(file.sim_time_scale),
+                        tokens_per_second: args.sim.tokens_per_second.or(file.sim_tokens_per_second),
                     };
-                    HubSettings::Simulated { time_scale: opts.time_scale()?, topology: opts.topology }
+                    HubSettings::Simulated {
+                        time_scale: opts.time_scale()?,
+                        tokens_per_second: opts.tokens_per_second()?,
+                        topology: opts.topology,
+                    }
                 }
             },
         })

@@ -55,9 +55,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // The embedded default: a simulated hub in this process, reachable like a real one.
     // The embedded default: a simulated hub in this process, reached over HTTPS like a real one.
     let (_sim, hub_kubeconfig) = match &settings.hub {
-        HubSettings::Simulated { topology, time_scale } => {
+        HubSettings::Simulated { topology, time_scale, tokens_per_second } => {
             let dir = settings.data_dir.join("sim");
-            let sim = start_sim(topology.as_deref(), *time_scale, None, &dir).await?;
+            let sim = start_sim(topology.as_deref(), *time_scale, *tokens_per_second, None, &dir).await?;
             tracing::info!(hub = %sim.hub.url(), members = ?sim.member_names(), kubeconfigs = %dir.display(), "simulated hub started");
             println!("Simulated hub: {} (kubeconfigs in {})", sim.hub.url(), dir.display());
             (Some(sim), dir.join("hub.kubeconfig"))
@@ -193,11 +193,12 @@ fn load_topology(path: Option<&std::path::Path>) -> Result<Topology, String> {
 pub async fn start_sim(
     topology: Option<&std::path::Path>,
     time_scale: f64,
+    tokens_per_second: f64,
     hub_addr: Option<std::net::SocketAddr>,
     dir: &std::path::Path,
 ) -> Result<Sim, String> {
     let topology = load_topology(topology)?;
-    let cfg = SimConfig { time_scale, ..SimConfig::default() };
+    let cfg = SimConfig { time_scale, tokens_per_second, ..SimConfig::default() };
     let sim = Sim::start(topology, cfg, hub_addr, Some(&dir.join("state.json")))
         .await
         .map_err(|e| format!("simulated hub: {e}"))?;
@@ -207,8 +208,14 @@ pub async fn start_sim(
 
 /// `hmas sim`: the simulated clusters alone, until SIGTERM.
 pub async fn run_sim(args: SimArgs) -> Result<(), String> {
-    let sim =
-        start_sim(args.sim.topology.as_deref(), args.sim.time_scale()?, args.hub_addr, &args.kubeconfig_dir).await?;
+    let sim = start_sim(
+        args.sim.topology.as_deref(),
+        args.sim.time_scale()?,
+        args.sim.tokens_per_second()?,
+        args.hub_addr,
+        &args.kubeconfig_dir,
+    )
+    .await?;
     if args.join {
         sim.join_members()?;
     }

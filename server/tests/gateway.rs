@@ -220,6 +220,8 @@ async fn keys_scopes_limits_usage_and_metrics() {
     assert_eq!((streamed["status"].as_u64(), streamed["outcome"].as_str()), (Some(200), Some("ok")));
     assert!(streamed["ttft_ms"].as_i64().unwrap() >= 100, "the simulated TTFT is 120 ms: {streamed}");
     assert!(log.as_array().unwrap().iter().any(|r| r["status"] == 429));
+    let whole = log.as_array().unwrap().iter().filter(|r| r["status"] == 200 && r["stream"] == false);
+    assert!(whole.clone().count() > 60 && whole.clone().all(|r| r["outcome"] == "ok"), "{log}");
     assert!(!log.to_string().contains("Say hello"), "no prompt bodies in the log");
     let metrics = reqwest::get(h.url("/metrics")).await.unwrap().text().await.unwrap();
     assert!(

@@ -1,4 +1,6 @@
 //! The dashboard's building blocks, so every page looks and behaves the same.
+pub mod chart;
+pub mod copy;
 pub mod dialog;
 pub mod events;
 pub mod feedback;

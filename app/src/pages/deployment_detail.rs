@@ -1,6 +1,7 @@
 //! One deployment: where it runs, each replica's stage (with the model download), how to call it,
 //! what happened, and stop / start / redeploy / delete.
 use crate::api::deployments::{get_deployment, DeleteDeployment, RedeployDeployment, StartDeployment, StopDeployment};
+use crate::components::copy::CopyBlock;
 use crate::components::dialog::Dialog;
 use crate::components::events::EventsCard;
 use crate::components::feedback::{error_fallback, EmptyState, ErrorBanner, SkeletonRows};
@@ -50,35 +51,6 @@ pub fn DeploymentDetailPage() -> impl IntoView {
         </Transition>
         // Outside the refreshing view: its state must survive the once-a-second re-render.
         <DeleteDialog name open=delete_open/>
-    }
-}
-
-/// A block of text with a button that copies it.
-#[component]
-fn CopyBlock(
-    #[prop(into)] text: String,
-    #[prop(into)] label: String,
-    #[prop(into, optional)] testid: String,
-) -> impl IntoView {
-    let copied = RwSignal::new(false);
-    let t = StoredValue::new(text.clone());
-    let copy = move |_| {
-        let clip = window().navigator().clipboard();
-        let _ = clip.write_text(&t.get_value());
-        copied.set(true);
-        // The block may be re-rendered (and its signal gone) before the timer fires.
-        set_timeout(
-            move || {
-                copied.try_set(false);
-            },
-            Duration::from_secs(2),
-        );
-    };
-    view! {
-        <div class="copy-block">
-            <pre class="code" data-testid=testid>{text}</pre>
-            <button class="button small" type="button" aria-label=label on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
-        </div>
     }
 }
 

@@ -25,25 +25,3 @@ pub fn PoliciesPage() -> impl IntoView {
         />
     }
 }
-
-#[component]
-pub fn PlaygroundPage() -> impl IntoView {
-    view! {
-        <NotYet
-            title="Playground"
-            subtitle="Chat with a deployed model."
-            what="The playground needs deployed models and the inference gateway, which are not part of this version."
-        />
-    }
-}
-
-#[component]
-pub fn KeysPage() -> impl IntoView {
-    view! {
-        <NotYet
-            title="API keys"
-            subtitle="Keys for the OpenAI-compatible endpoint."
-            what="API keys come with the inference gateway, which is not part of this version. No keys exist."
-        />
-    }
-}

@@ -196,6 +196,10 @@ where
                     }
                     this.scan.feed(data);
                 }
+                // A body of known length is done with its last byte: the server may never poll again.
+                if this.inner.is_end_stream() {
+                    this.ending = Some(Ending::Completed);
+                }
                 Poll::Ready(Some(Ok(frame)))
             }
             Poll::Ready(Some(Err(e))) => {
@@ -296,5 +300,18 @@ mod tests {
         let (_, seen) = run(vec![Ok("data: {}\n\n"), Ok("data: {}\n\n")], true, false).await;
         assert_eq!(seen.ending, Ending::Cancelled);
         assert_eq!(usage_in(br#"{"usage": null}"#), None);
+    }
+
+    #[tokio::test]
+    async fn a_sized_body_is_complete_at_its_last_byte() {
+        let seen = Arc::new(Mutex::new(None));
+        let body =
+            http_body_util::Full::new(Bytes::from_static(br#"{"usage":{"prompt_tokens":1,"completion_tokens":2}}"#));
+        let mut tap = Tap::new(body, false, Instant::now(), Box::new(Catch(seen.clone())));
+        tap.frame().await.unwrap().unwrap();
+        assert!(tap.is_end_stream());
+        drop(tap);
+        let s = seen.lock().unwrap().take().unwrap();
+        assert_eq!((s.ending, s.usage), (Ending::Completed, Some((1, 2))));
     }
 }

@@ -1,0 +1,31 @@
+use leptos::prelude::*;
+use std::time::Duration;
+
+/// A block of text with a button that copies it.
+#[component]
+pub fn CopyBlock(
+    #[prop(into)] text: String,
+    #[prop(into)] label: String,
+    #[prop(into, optional)] testid: String,
+) -> impl IntoView {
+    let copied = RwSignal::new(false);
+    let t = StoredValue::new(text.clone());
+    let copy = move |_| {
+        let clip = window().navigator().clipboard();
+        let _ = clip.write_text(&t.get_value());
+        copied.set(true);
+        // The block may be re-rendered (and its signal gone) before the timer fires.
+        set_timeout(
+            move || {
+                copied.try_set(false);
+            },
+            Duration::from_secs(2),
+        );
+    };
+    view! {
+        <div class="copy-block">
+            <pre class="code" data-testid=testid>{text}</pre>
+            <button class="button small" type="button" aria-label=label on:click=copy>{move || if copied.get() { "Copied" } else { "Copy" }}</button>
+        </div>
+    }
+}
