@@ -70,6 +70,9 @@ fn main() {
             .with_state(cfg);
         let l = tokio::net::TcpListener::bind(&addr).await.expect("bind");
         println!("mock upstream on http://{}", l.local_addr().unwrap());
+        let l = axum::serve::ListenerExt::tap_io(l, |tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         axum::serve(l, app).await.unwrap();
     });
 }

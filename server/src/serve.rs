@@ -113,6 +113,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let shutdown = shutdown_signal();
     tracing::info!(%addr, database = store_kind(&settings.database_url), "H-MAS listening");
     println!("H-MAS is listening on http://{addr}");
+    // Streamed tokens are small writes: without TCP_NODELAY each could wait for the previous ACK.
+    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
+        let _ = tcp.set_nodelay(true);
+    });
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
     purge.abort();
     reconciler.abort();

@@ -168,9 +168,15 @@ async fn keys_and_usage(store: &Store) {
     assert_eq!(by_key.iter().map(|s| (s.group.as_str(), s.prompt_tokens)).collect::<Vec<_>>(), [("k1", 40)]);
     let by_dep = store.usage(0, 600_000, None, UsageGroup::Deployment).await.unwrap();
     assert_eq!(by_dep.iter().map(|s| s.group.as_str()).collect::<Vec<_>>(), ["llama", "qwen"]);
-    assert_eq!(store.request_log(Some("u2"), 10).await.unwrap(), vec![log]);
+    assert_eq!(store.request_log(Some("u2"), 10).await.unwrap(), vec![log.clone()]);
     assert!(store.request_log(Some("u3"), 10).await.unwrap().is_empty());
     assert_eq!(store.prune_usage(100_000).await.unwrap(), 2, "the log row and the first minute");
+    // A burst is written many rows per statement.
+    let burst: Vec<LogRecord> =
+        (0..130).map(|i| LogRecord { id: format!("b{i}"), at: 200_000 + i, ttft_ms: None, ..log.clone() }).collect();
+    store.record_usage(&[], &burst).await.unwrap();
+    let back = store.request_log(None, 500).await.unwrap();
+    assert_eq!((back.len(), back[0].id.as_str(), back[129].id.as_str()), (130, "b129", "b0"));
     assert_eq!(store.usage(0, 600_000, None, UsageGroup::Key).await.unwrap().len(), 1);
 }
 

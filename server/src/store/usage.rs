@@ -63,6 +63,9 @@ pub trait UsageStore: Send + Sync {
     async fn prune_usage(&self, before: i64) -> Result<u64>;
 }
 
+/// 14 columns × 64 rows stays under every backend's parameter limit.
+const LOG_ROWS_PER_INSERT: usize = 64;
+
 const SUMS: &str = "CAST(SUM(requests) AS BIGINT) AS requests, CAST(SUM(errors) AS BIGINT) AS errors, \
                     CAST(SUM(prompt_tokens) AS BIGINT) AS prompt_tokens, \
                     CAST(SUM(completion_tokens) AS BIGINT) AS completion_tokens";
@@ -91,28 +94,39 @@ impl UsageStore for Store {
             .execute(&mut *tx)
             .await?;
         }
-        for l in log {
-            sqlx::query(
+        // Many rows per statement: at thousands of requests a second, one statement each costs
+        // more than the requests themselves.
+        for chunk in log.chunks(LOG_ROWS_PER_INSERT) {
+            let values = (0..chunk.len())
+                .map(|r| {
+                    let p: Vec<String> = (1..=14).map(|c| format!("${}", r * 14 + c)).collect();
+                    format!("({})", p.join(", "))
+                })
+                .collect::<Vec<_>>()
+                .join(", ");
+            let sql = format!(
                 "INSERT INTO request_log (id, at, key_id, user_id, deployment, model, path, status, latency_ms, ttft_ms, \
-                 prompt_tokens, completion_tokens, stream, outcome) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-            )
-            .bind(&l.id)
-            .bind(l.at)
-            .bind(&l.key_id)
-            .bind(&l.user_id)
-            .bind(&l.deployment)
-            .bind(&l.model)
-            .bind(&l.path)
-            .bind(i64::from(l.status))
-            .bind(l.latency_ms)
-            .bind(l.ttft_ms)
-            .bind(l.prompt_tokens)
-            .bind(l.completion_tokens)
-            .bind(i64::from(l.stream))
-            .bind(&l.outcome)
-            .execute(&mut *tx)
-            .await?;
+                 prompt_tokens, completion_tokens, stream, outcome) VALUES {values}"
+            );
+            let mut q = sqlx::query(&sql);
+            for l in chunk {
+                q = q
+                    .bind(&l.id)
+                    .bind(l.at)
+                    .bind(&l.key_id)
+                    .bind(&l.user_id)
+                    .bind(&l.deployment)
+                    .bind(&l.model)
+                    .bind(&l.path)
+                    .bind(i64::from(l.status))
+                    .bind(l.latency_ms)
+                    .bind(l.ttft_ms)
+                    .bind(l.prompt_tokens)
+                    .bind(l.completion_tokens)
+                    .bind(i64::from(l.stream))
+                    .bind(&l.outcome);
+            }
+            q.execute(&mut *tx).await?;
         }
         tx.commit().await?;
         Ok(())
