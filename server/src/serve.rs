@@ -91,7 +91,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     gateway.reload_keys().await.map_err(|e| format!("database: {e}"))?;
     publish_routes(&store, &gateway).await;
     let reconciler = tokio::spawn(reconcile_clusters(clusters.clone()));
-    let observer = tokio::spawn(reconcile_deployments(deployments.clone(), store.clone(), gateway.clone()));
+    let observer = tokio::spawn(reconcile_deployments(deployments.clone(), gateway.clone()));
     let state = AppState {
         leptos_options,
         store: store.clone(),
@@ -148,7 +148,7 @@ async fn reconcile_clusters(clusters: ClustersServiceImpl) {
 
 /// Finishes interrupted applies and deletes, heals hub drift (every 10 s), and reads status
 /// back from the hub and the members (every 2 s).
-/// Hands the gateway the deployments as last observed.
+/// Hands the gateway the deployments as last stored (at start, before the first observation).
 async fn publish_routes(store: &Store, gateway: &Gateway) {
     match store.list_deployments().await {
         Ok(rows) => gateway.set_routes(route_specs(&rows)),
@@ -156,16 +156,17 @@ async fn publish_routes(store: &Store, gateway: &Gateway) {
     }
 }
 
-async fn reconcile_deployments(deployments: DeploymentsServiceImpl, store: Store, gateway: Gateway) {
+async fn reconcile_deployments(deployments: DeploymentsServiceImpl, gateway: Gateway) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut n: u64 = 0;
     loop {
         tick.tick().await;
-        if let Err(e) = deployments.reconcile(n.is_multiple_of(5)).await {
-            tracing::debug!(error = %e, "deployment reconcile skipped");
+        match deployments.reconcile(n.is_multiple_of(5)).await {
+            Ok(rows) => gateway.set_routes(route_specs(&rows)),
+            // The gateway keeps routing to what was last seen.
+            Err(e) => tracing::debug!(error = %e, "deployment reconcile skipped"),
         }
-        publish_routes(&store, &gateway).await;
         n += 1;
     }
 }

@@ -55,7 +55,10 @@ impl Limiter {
         }
         let now = Instant::now();
         let mut keys = self.keys.lock().unwrap_or_else(|e| e.into_inner());
-        let b = keys.entry(key.to_string()).or_default();
+        if !keys.contains_key(key) {
+            keys.insert(key.to_string(), KeyBuckets::default());
+        }
+        let b = keys.get_mut(key).expect("inserted above");
         if let Some(limit) = tpm {
             let t = b.tokens.get_or_insert_with(|| Bucket::full(limit, now));
             t.refill(limit, now);

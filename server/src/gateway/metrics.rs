@@ -17,7 +17,8 @@ struct Series {
 
 #[derive(Default)]
 pub struct GatewayMetrics {
-    series: Mutex<BTreeMap<(String, String), Series>>,
+    /// By deployment, then key: looked up by `&str`, allocated only for a new series.
+    series: Mutex<BTreeMap<String, BTreeMap<String, Series>>>,
     streams: Mutex<BTreeMap<String, i64>>,
     pub dropped_records: AtomicU64,
 }
@@ -35,7 +36,14 @@ pub struct Observation<'a> {
 impl GatewayMetrics {
     pub fn observe(&self, o: &Observation) {
         let mut g = self.series.lock().unwrap_or_else(|e| e.into_inner());
-        let s = g.entry((o.deployment.to_string(), o.key.to_string())).or_default();
+        if !g.contains_key(o.deployment) {
+            g.insert(o.deployment.to_string(), BTreeMap::new());
+        }
+        let by_key = g.get_mut(o.deployment).expect("inserted above");
+        if !by_key.contains_key(o.key) {
+            by_key.insert(o.key.to_string(), Series::default());
+        }
+        let s = by_key.get_mut(o.key).expect("inserted above");
         *s.by_status.entry(o.status).or_default() += 1;
         s.latency.observe(o.seconds);
         if let Some(t) = o.ttft {
@@ -55,17 +63,18 @@ impl GatewayMetrics {
 
     pub fn render(&self, out: &mut String) {
         let g = self.series.lock().unwrap_or_else(|e| e.into_inner());
+        let all = || g.iter().flat_map(|(d, ks)| ks.iter().map(move |(k, s)| ((d, k), s)));
         let labels = |d: &str, k: &str| format!("deployment=\"{}\",key=\"{}\"", esc(d), esc(k));
         let _ = writeln!(out, "# HELP hmas_gateway_requests_total Gateway requests by deployment, key id and status.");
         let _ = writeln!(out, "# TYPE hmas_gateway_requests_total counter");
-        for ((d, k), s) in g.iter() {
+        for ((d, k), s) in all() {
             for (status, n) in &s.by_status {
                 let _ = writeln!(out, "hmas_gateway_requests_total{{{},status=\"{status}\"}} {n}", labels(d, k));
             }
         }
         let _ = writeln!(out, "# HELP hmas_gateway_errors_total Gateway requests answered with 4xx or 5xx.");
         let _ = writeln!(out, "# TYPE hmas_gateway_errors_total counter");
-        for ((d, k), s) in g.iter() {
+        for ((d, k), s) in all() {
             let n: u64 = s.by_status.iter().filter(|(st, _)| **st >= 400).map(|(_, n)| n).sum();
             let _ = writeln!(out, "hmas_gateway_errors_total{{{}}} {n}", labels(d, k));
         }
@@ -73,19 +82,19 @@ impl GatewayMetrics {
             out,
             "# HELP hmas_gateway_request_duration_seconds Gateway request latency to the last byte.\n# TYPE hmas_gateway_request_duration_seconds histogram"
         );
-        for ((d, k), s) in g.iter() {
+        for ((d, k), s) in all() {
             s.latency.render(out, "hmas_gateway_request_duration_seconds", &labels(d, k));
         }
         let _ = writeln!(
             out,
             "# HELP hmas_gateway_ttft_seconds Time to the first streamed byte.\n# TYPE hmas_gateway_ttft_seconds histogram"
         );
-        for ((d, k), s) in g.iter() {
+        for ((d, k), s) in all() {
             s.ttft.render(out, "hmas_gateway_ttft_seconds", &labels(d, k));
         }
         let _ = writeln!(out, "# HELP hmas_gateway_tokens_total Tokens by kind (prompt, completion).");
         let _ = writeln!(out, "# TYPE hmas_gateway_tokens_total counter");
-        for ((d, k), s) in g.iter() {
+        for ((d, k), s) in all() {
             let l = labels(d, k);
             let _ = writeln!(out, "hmas_gateway_tokens_total{{{l},kind=\"prompt\"}} {}", s.prompt_tokens);
             let _ = writeln!(out, "hmas_gateway_tokens_total{{{l},kind=\"completion\"}} {}", s.completion_tokens);

@@ -97,8 +97,7 @@ async fn session(gw: &Gateway, t: &str, headers: &HeaderMap) -> Result<Option<Se
     let h = token::token_hash(t);
     {
         let cache = gw.inner.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((u, at)) = cache.get(&h).filter(|(_, at)| at.elapsed() < super::SESSION_CACHE) {
-            let _ = at;
+        if let Some((u, _)) = cache.get(&h).filter(|(_, at)| at.elapsed() < super::SESSION_CACHE) {
             return Ok(Some(u.clone()));
         }
     }
@@ -122,64 +121,71 @@ struct Peek<'a> {
     stream: Option<bool>,
 }
 
+/// One request on its way: who asks, what the body names, since when.
+struct Call {
+    gw: Gateway,
+    caller: Caller,
+    parts: http::request::Parts,
+    body: Bytes,
+    model: String,
+    stream: bool,
+    started: Instant,
+    /// Why the body is not JSON, if it is not (only calls routed by `model` need it to be).
+    not_json: Option<String>,
+}
+
+impl Call {
+    /// Authenticates, then reads the body and what it names.
+    async fn accept(gw: Gateway, req: Request) -> Result<Call, Response> {
+        let started = Instant::now();
+        let (parts, body) = req.into_parts();
+        let caller = authenticate(&gw, &parts.method, &parts.headers).await?;
+        let body = to_bytes(body, BODY_LIMIT).await.map_err(|_| too_large())?;
+        let (model, stream, not_json) = match serde_json::from_slice::<Peek>(&body) {
+            Ok(p) => (p.model.map(|m| m.into_owned()).unwrap_or_default(), p.stream.unwrap_or(false), None),
+            Err(e) => (String::new(), false, Some(e.to_string())),
+        };
+        Ok(Call { gw, caller, parts, body, model, stream, started, not_json })
+    }
+
+    /// A refusal after the caller is known: answered, counted and logged.
+    fn refuse(&self, deployment: &str, status: StatusCode, code: &str, message: String) -> Response {
+        Ticket::new(self, deployment, self.parts.uri.path(), false, status.as_u16(), None).done(None);
+        openai_error(status, code, message)
+    }
+}
+
 pub async fn by_model(State(gw): State<Gateway>, req: Request) -> Response {
-    let started = Instant::now();
-    let (parts, body) = req.into_parts();
-    let caller = match authenticate(&gw, &parts.method, &parts.headers).await {
+    let mut call = match Call::accept(gw, req).await {
         Ok(c) => c,
         Err(r) => return r,
     };
-    let body = match to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(_) => return too_large(),
-    };
-    let (model, stream) = match serde_json::from_slice::<Peek>(&body) {
-        Ok(p) => (p.model.map(|m| m.into_owned()).unwrap_or_default(), p.stream.unwrap_or(false)),
-        Err(e) => {
-            return openai_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_json",
-                format!("request body is not valid JSON: {e}"),
-            )
-        }
-    };
+    if let Some(e) = &call.not_json {
+        return openai_error(StatusCode::BAD_REQUEST, "invalid_json", format!("request body is not valid JSON: {e}"));
+    }
+    let model = call.model.clone();
     if model.is_empty() {
         return openai_error(StatusCode::BAD_REQUEST, "missing_model", "model: required");
     }
-    let table = gw.routes();
+    let table = call.gw.routes();
     let Some(routes) = table.for_model(&model) else {
-        return refuse(
-            &gw,
-            &caller,
-            "",
-            &model,
-            &parts.uri,
-            started,
-            StatusCode::NOT_FOUND,
-            "model_not_found",
-            format!("The model `{model}` does not exist or is not deployed."),
-        );
+        let message = format!("The model `{model}` does not exist or is not deployed.");
+        return call.refuse("", StatusCode::NOT_FOUND, "model_not_found", message);
     };
-    let allowed: Vec<Arc<Route>> = routes.into_iter().filter(|r| caller.allows(&r.deployment)).collect();
+    let allowed: Vec<Arc<Route>> = routes.into_iter().filter(|r| call.caller.allows(&r.deployment)).collect();
     if allowed.is_empty() {
-        return refuse(
-            &gw,
-            &caller,
-            "",
-            &model,
-            &parts.uri,
-            started,
-            StatusCode::FORBIDDEN,
-            "model_not_allowed",
-            format!("This API key may not use the model `{model}`."),
-        );
+        let message = format!("This API key may not use the model `{model}`.");
+        return call.refuse("", StatusCode::FORBIDDEN, "model_not_allowed", message);
     }
     // Named by deployment rather than by the model it serves: the runtime wants its own name.
-    let body = match allowed.as_slice() {
-        [r] if r.model != model && r.deployment == model => rename_model(&body, &r.model).unwrap_or(body),
-        _ => body,
-    };
-    forward(gw, caller, allowed, parts, body, model, stream, started).await
+    if let [r] = allowed.as_slice() {
+        if r.model != model && r.deployment == model {
+            if let Some(b) = rename_model(&call.body, &r.model) {
+                call.body = b;
+            }
+        }
+    }
+    forward(call, allowed).await
 }
 
 pub async fn by_deployment(
@@ -187,57 +193,29 @@ pub async fn by_deployment(
     Path((deployment, rest)): Path<(String, String)>,
     req: Request,
 ) -> Response {
-    let started = Instant::now();
-    let (mut parts, body) = req.into_parts();
-    let caller = match authenticate(&gw, &parts.method, &parts.headers).await {
+    let mut call = match Call::accept(gw, req).await {
         Ok(c) => c,
         Err(r) => return r,
     };
     if !rest.starts_with("v1/") {
-        return openai_error(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!("no route /{rest}: use /api/inference/{deployment}/v1/..."),
-        );
+        let message = format!("no route /{rest}: use /api/inference/{deployment}/v1/...");
+        return openai_error(StatusCode::NOT_FOUND, "not_found", message);
     }
-    let body = match to_bytes(body, BODY_LIMIT).await {
-        Ok(b) => b,
-        Err(_) => return too_large(),
-    };
-    let peek = serde_json::from_slice::<Peek>(&body).ok();
-    let stream = peek.as_ref().and_then(|p| p.stream).unwrap_or(false);
-    let model = peek.and_then(|p| p.model.map(|m| m.into_owned())).unwrap_or_default();
-    let table = gw.routes();
+    let table = call.gw.routes();
     let Some(route) = table.by_deployment.get(&deployment).cloned() else {
-        return refuse(
-            &gw,
-            &caller,
-            "",
-            &model,
-            &parts.uri,
-            started,
-            StatusCode::NOT_FOUND,
-            "deployment_not_found",
-            format!("No deployment named `{deployment}`."),
-        );
+        let message = format!("No deployment named `{deployment}`.");
+        return call.refuse("", StatusCode::NOT_FOUND, "deployment_not_found", message);
     };
-    if !caller.allows(&deployment) {
-        return refuse(
-            &gw,
-            &caller,
-            &deployment,
-            &model,
-            &parts.uri,
-            started,
-            StatusCode::FORBIDDEN,
-            "model_not_allowed",
-            format!("This API key may not use deployment `{deployment}`."),
-        );
+    if !call.caller.allows(&deployment) {
+        let message = format!("This API key may not use deployment `{deployment}`.");
+        return call.refuse(&deployment, StatusCode::FORBIDDEN, "model_not_allowed", message);
     }
-    let q = parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
-    parts.uri = format!("/{rest}{q}").parse().unwrap_or_else(|_| Uri::from_static("/"));
-    let model = if model.is_empty() { route.model.clone() } else { model };
-    forward(gw, caller, vec![route], parts, body, model, stream, started).await
+    let q = call.parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+    call.parts.uri = format!("/{rest}{q}").parse().unwrap_or_else(|_| Uri::from_static("/"));
+    if call.model.is_empty() {
+        call.model = route.model.clone();
+    }
+    forward(call, vec![route]).await
 }
 
 pub async fn list_models(State(gw): State<Gateway>, req: Request) -> Response {
@@ -291,69 +269,24 @@ fn rename_model(body: &Bytes, model: &str) -> Option<Bytes> {
     serde_json::to_vec(&v).ok().map(Bytes::from)
 }
 
-/// A refusal after the caller is known: answered, counted and logged.
-#[allow(clippy::too_many_arguments)]
-fn refuse(
-    gw: &Gateway,
-    caller: &Caller,
-    deployment: &str,
-    model: &str,
-    uri: &Uri,
-    started: Instant,
-    status: StatusCode,
-    code: &str,
-    message: String,
-) -> Response {
-    Ticket::new(gw, caller, deployment, model, uri.path(), false, started, status.as_u16(), None).done(None);
-    openai_error(status, code, message)
-}
-
-#[allow(clippy::too_many_arguments)]
-async fn forward(
-    gw: Gateway,
-    caller: Caller,
-    routes: Vec<Arc<Route>>,
-    parts: http::request::Parts,
-    body: Bytes,
-    model: String,
-    stream: bool,
-    started: Instant,
-) -> Response {
-    let path = parts.uri.path().to_string();
-    let first = routes[0].deployment.clone();
-    if let Caller::Key(k) = &caller {
+async fn forward(call: Call, routes: Vec<Arc<Route>>) -> Response {
+    let (gw, model) = (&call.gw, &call.model);
+    let first = &routes[0].deployment;
+    if let Caller::Key(k) = &call.caller {
         if let Err(l) = gw.inner.limiter.admit(&k.id, k.rpm, k.tpm) {
-            let mut r = refuse(
-                &gw,
-                &caller,
-                &first,
-                &model,
-                &parts.uri,
-                started,
-                StatusCode::TOO_MANY_REQUESTS,
-                "rate_limit_exceeded",
-                format!("Rate limit reached for this API key: {}. Retry in {} s.", l.what, l.retry_after),
-            );
+            let message = format!("Rate limit reached for this API key: {}. Retry in {} s.", l.what, l.retry_after);
+            let mut r = call.refuse(first, StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", message);
             r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(l.retry_after));
             return r;
         }
     }
     let candidates: Vec<_> = routes.iter().flat_map(|r| r.endpoints.iter().cloned()).collect();
     if candidates.is_empty() {
-        return refuse(
-            &gw,
-            &caller,
-            &first,
-            &model,
-            &parts.uri,
-            started,
-            StatusCode::SERVICE_UNAVAILABLE,
-            "model_not_ready",
-            format!("The model `{model}` has no ready replica yet (deployment {first}); try again shortly."),
-        );
+        let message = format!("The model `{model}` has no ready replica yet (deployment {first}); try again shortly.");
+        return call.refuse(first, StatusCode::SERVICE_UNAVAILABLE, "model_not_ready", message);
     }
-    let pq = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/").to_string();
-    let mut headers = parts.headers;
+    let pq = call.parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let mut headers = call.parts.headers.clone();
     strip_request_headers(&mut headers);
     let mut tried = Vec::new();
     let mut last_error = String::new();
@@ -361,30 +294,18 @@ async fn forward(
         let rotate = gw.inner.rotate.fetch_add(1, Ordering::Relaxed);
         let Some(ep) = pick(&candidates, &tried, rotate) else { break };
         tried.push(ep.clone());
-        let deployment = routes
-            .iter()
-            .find(|r| r.endpoints.iter().any(|e| Arc::ptr_eq(e, &ep)))
-            .map(|r| r.deployment.clone())
-            .unwrap_or_else(|| first.clone());
+        let deployment =
+            routes.iter().find(|r| r.endpoints.iter().any(|e| Arc::ptr_eq(e, &ep))).map_or(first, |r| &r.deployment);
         let Ok(uri) = format!("{}{pq}", ep.base).parse::<Uri>() else { continue };
-        let mut up = http::Request::new(Full::new(body.clone()));
-        *up.method_mut() = parts.method.clone();
+        let mut up = http::Request::new(Full::new(call.body.clone()));
+        *up.method_mut() = call.parts.method.clone();
         *up.uri_mut() = uri;
         *up.headers_mut() = headers.clone();
         let inflight = InFlight::new(ep.clone());
         match tokio::time::timeout(gw.inner.cfg.timeout, gw.inner.client.request(up)).await {
             Err(_) => {
-                return refuse(
-                    &gw,
-                    &caller,
-                    &deployment,
-                    &model,
-                    &parts.uri,
-                    started,
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "timeout",
-                    format!("The model server did not answer within {} s.", gw.inner.cfg.timeout.as_secs()),
-                );
+                let message = format!("The model server did not answer within {} s.", gw.inner.cfg.timeout.as_secs());
+                return call.refuse(deployment, StatusCode::GATEWAY_TIMEOUT, "timeout", message);
             }
             Ok(Err(e)) => {
                 // Nothing came back, so trying another endpoint cannot run the request twice for the client.
@@ -401,38 +322,22 @@ async fn forward(
                     .get(header::CONTENT_TYPE)
                     .and_then(|v| v.to_str().ok())
                     .is_some_and(|v| v.starts_with("text/event-stream"));
-                let ticket = Ticket::new(
-                    &gw,
-                    &caller,
-                    &deployment,
-                    &model,
-                    &path,
-                    stream || sse,
-                    started,
-                    rp.status.as_u16(),
-                    Some(inflight),
-                );
-                let mut ticket = ticket.with_prompt_estimate(body.len());
+                let path = call.parts.uri.path();
+                let mut ticket =
+                    Ticket::new(&call, deployment, path, call.stream || sse, rp.status.as_u16(), Some(inflight));
+                // Without `usage` from the upstream, about four bytes of request per prompt token.
+                ticket.prompt_estimate = (call.body.len() as u64).div_ceil(4);
                 if sse {
-                    gw.inner.metrics.stream_opened(&deployment);
+                    gw.inner.metrics.stream_opened(deployment);
                     ticket.sse_open = true;
                 }
-                let tap = Tap::new(rb, sse, started, Box::new(ticket));
+                let tap = Tap::new(rb, sse, call.started, Box::new(ticket));
                 return Response::from_parts(rp, Body::new(tap));
             }
         }
     }
-    refuse(
-        &gw,
-        &caller,
-        &first,
-        &model,
-        &parts.uri,
-        started,
-        StatusCode::BAD_GATEWAY,
-        "upstream_unreachable",
-        format!("No endpoint of `{model}` answered (tried {}): {last_error}", tried.len()),
-    )
+    let message = format!("No endpoint of `{model}` answered (tried {}): {last_error}", tried.len());
+    call.refuse(first, StatusCode::BAD_GATEWAY, "upstream_unreachable", message)
 }
 
 fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
@@ -493,20 +398,10 @@ struct Ticket {
 }
 
 impl Ticket {
-    #[allow(clippy::too_many_arguments)]
-    fn new(
-        gw: &Gateway,
-        caller: &Caller,
-        deployment: &str,
-        model: &str,
-        path: &str,
-        stream: bool,
-        started: Instant,
-        status: u16,
-        inflight: Option<InFlight>,
-    ) -> Self {
+    fn new(call: &Call, deployment: &str, path: &str, stream: bool, status: u16, inflight: Option<InFlight>) -> Self {
+        let caller = &call.caller;
         Self {
-            gw: gw.clone(),
+            gw: call.gw.clone(),
             key_id: caller.key_id().to_string(),
             key_label: caller.label().to_string(),
             tpm: match caller {
@@ -515,21 +410,15 @@ impl Ticket {
             },
             user_id: caller.user_id().to_string(),
             deployment: deployment.to_string(),
-            model: model.to_string(),
+            model: call.model.clone(),
             path: path.to_string(),
             stream,
-            started,
+            started: call.started,
             status,
             prompt_estimate: 0,
             sse_open: false,
             _inflight: inflight,
         }
-    }
-
-    /// Without `usage` from the upstream, about four bytes of request per prompt token.
-    fn with_prompt_estimate(mut self, body_len: usize) -> Self {
-        self.prompt_estimate = (body_len as u64).div_ceil(4);
-        self
     }
 
     fn done(self, seen: Option<Seen>) {

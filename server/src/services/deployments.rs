@@ -244,8 +244,9 @@ impl DeploymentsServiceImpl {
     }
 
     /// Finishes what a crash or an outage cut off (rows left applying or deleting), puts back
-    /// what the hub lost (with `check_drift`), then observes.
-    pub async fn reconcile(&self, check_drift: bool) -> Result<(), AppError> {
+    /// what the hub lost (with `check_drift`), then observes. Returns the applied rows as now
+    /// observed (what the gateway routes to).
+    pub async fn reconcile(&self, check_drift: bool) -> Result<Vec<DeploymentRecord>, AppError> {
         let rows = self.store.list_deployments().await?;
         let mut changed = false;
         for r in &rows {
@@ -278,10 +279,11 @@ impl DeploymentsServiceImpl {
         self.observe(rows.into_iter().filter(|r| r.state == ApplyState::Applied).collect()).await
     }
 
-    /// Reads the hub's schedule and the members' pods into the given (applied) rows.
-    async fn observe(&self, rows: Vec<DeploymentRecord>) -> Result<(), AppError> {
+    /// Reads the hub's schedule and the members' pods into the given (applied) rows, and returns
+    /// them with what was seen.
+    async fn observe(&self, rows: Vec<DeploymentRecord>) -> Result<Vec<DeploymentRecord>, AppError> {
         if rows.is_empty() {
-            return Ok(());
+            return Ok(rows);
         }
         let schedules = match deploy::schedules(&self.hub).await {
             Ok(s) => s,
@@ -297,6 +299,7 @@ impl DeploymentsServiceImpl {
             .chain(rows.iter().flat_map(|r| r.spec.clusters.clone()))
             .collect();
         let states = Self::member_states(&self.members.all().await?, &clusters).await;
+        let mut seen = Vec::with_capacity(rows.len());
         for r in rows {
             let desired = if r.stopped { 0 } else { r.spec.replicas as i64 };
             let mut observed = deploy::observe(&r.name, desired, schedules.get(&r.name), &states);
@@ -313,13 +316,16 @@ impl DeploymentsServiceImpl {
                     observed.preloaded = true;
                     self.store.set_deployment_observed(&r.name, &observed, now_ms()).await?;
                     tracing::info!(deployment = %r.name, "model pre-loaded; starting replicas");
-                    let _ = self.apply_and_record(&DeploymentRecord { observed, ..r }).await;
+                    let r = DeploymentRecord { observed, ..r };
+                    let _ = self.apply_and_record(&r).await;
+                    seen.push(r);
                     continue;
                 }
             }
             self.store.set_deployment_observed(&r.name, &observed, now_ms()).await?;
+            seen.push(DeploymentRecord { observed, ..r });
         }
-        Ok(())
+        Ok(seen)
     }
 
     /// How many deployments target each cluster (for the clusters page).

@@ -33,8 +33,12 @@ impl GatewayServiceImpl {
         (actor.role != Role::Admin).then_some(actor.id.as_str())
     }
 
-    async fn key_names(&self) -> Result<HashMap<String, String>, AppError> {
-        Ok(self.store.list_keys(None).await?.into_iter().map(|k| (k.id, k.name)).collect())
+    /// A key's name from the gateway's key table (every key, revoked ones too), not the database.
+    fn key_label(&self, id: &str) -> String {
+        match id {
+            "" => "Playground".into(),
+            id => self.gateway.key_name(id).unwrap_or_else(|| format!("deleted key {id}")),
+        }
     }
 }
 
@@ -141,7 +145,8 @@ impl GatewayService for GatewayServiceImpl {
     async fn usage(&self, actor: &SessionUser, hours: u32) -> Result<UsageReport, AppError> {
         validate_window(hours)?;
         let bucket = bucket_ms(hours);
-        let to = now_ms() - now_ms().rem_euclid(bucket) + bucket;
+        let now = now_ms();
+        let to = now - now.rem_euclid(bucket) + bucket;
         let from = to - i64::from(hours) * 3_600_000;
         let who = Self::owner_filter(actor);
         let sums = self.store.usage(from, to, who, UsageGroup::Time { bucket_ms: bucket }).await?;
@@ -159,17 +164,13 @@ impl GatewayService for GatewayServiceImpl {
                 }
             })
             .collect();
-        let names = self.key_names().await?;
         let by_key = self
             .store
             .usage(from, to, who, UsageGroup::Key)
             .await?
             .into_iter()
             .map(|s| {
-                let label = match s.group.as_str() {
-                    "" => "Playground".to_string(),
-                    id => names.get(id).cloned().unwrap_or_else(|| format!("deleted key {id}")),
-                };
+                let label = self.key_label(&s.group);
                 total(s, label)
             })
             .collect();
@@ -190,15 +191,11 @@ impl GatewayService for GatewayServiceImpl {
         if !(1..=500).contains(&limit) {
             return Err(AppError::field("limit", "must be between 1 and 500"));
         }
-        let names = self.key_names().await?;
         let rows = self.store.request_log(Self::owner_filter(actor), i64::from(limit)).await?;
         Ok(rows
             .into_iter()
             .map(|r| RequestLogRow {
-                key_name: match r.key_id.as_str() {
-                    "" => "Playground".into(),
-                    id => names.get(id).cloned().unwrap_or_default(),
-                },
+                key_name: self.key_label(&r.key_id),
                 at: r.at,
                 key_id: r.key_id,
                 deployment: r.deployment,
