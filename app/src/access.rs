@@ -30,6 +30,7 @@ const RULES: &[(&str, Role)] = &[
     ("/api/auth/", Role::User),
     ("/api/clusters/list", Role::User),
     ("/api/clusters/get", Role::User),
+    ("/api/clusters/drill-status", Role::User),
     ("/api/clusters/", Role::Admin),
     ("/api/deployments/list", Role::User),
     ("/api/deployments/get", Role::User),
@@ -37,6 +38,8 @@ const RULES: &[(&str, Role)] = &[
     ("/api/deployments/", Role::Operator),
     ("/api/keys/", Role::User),
     ("/api/playground/", Role::User),
+    ("/api/policies/list", Role::User),
+    ("/api/policies/", Role::Admin),
     ("/api/users/", Role::Admin),
     ("/users", Role::Admin),
 ];

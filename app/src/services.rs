@@ -5,6 +5,9 @@ use crate::error::AppError;
 use crate::models::apikey::{ApiKeyView, ChatModel, CreatedApiKey, NewApiKey, RequestLogRow, UsageReport};
 use crate::models::cluster::{ClusterDetail, ClusterView, KubeconfigContext, RegisterCluster, ReleaseReport};
 use crate::models::deployment::{DeployOptions, DeploySpec, DeploymentDetail, DeploymentView};
+use crate::models::policy::{
+    DrillStatus, FailoverPolicy, PlacementPlan, PlacementStrategy, Policies, PolicyKind, ResourceProfile,
+};
 use crate::models::user::{LoginInput, NewUser, Role, SessionUser, SetPasswordInput, UserView};
 use async_trait::async_trait;
 use std::sync::Arc;
@@ -84,6 +87,25 @@ pub trait GatewayService: Send + Sync {
     async fn chat_models(&self) -> Result<Vec<ChatModel>, AppError>;
 }
 
+#[async_trait]
+pub trait PoliciesService: Send + Sync {
+    /// Every policy with its sync status and users, and the clusters the forms offer.
+    async fn list(&self) -> Result<Policies, AppError>;
+    /// Creates (`create`) or changes a policy; the hub follows at once and on every pass.
+    async fn save_strategy(&self, actor: &SessionUser, p: PlacementStrategy, create: bool) -> Result<(), AppError>;
+    async fn save_profile(&self, actor: &SessionUser, p: ResourceProfile, create: bool) -> Result<(), AppError>;
+    async fn save_failover(&self, actor: &SessionUser, p: FailoverPolicy, create: bool) -> Result<(), AppError>;
+    /// Refused while a deployment or a strategy uses it.
+    async fn delete(&self, actor: &SessionUser, kind: PolicyKind, name: &str) -> Result<(), AppError>;
+    /// Creates the default set; names that exist are left alone. Returns what was created.
+    async fn create_defaults(&self, actor: &SessionUser) -> Result<Vec<String>, AppError>;
+    /// Where a deployment would go, without applying anything.
+    async fn preview(&self, spec: DeploySpec) -> Result<PlacementPlan, AppError>;
+    /// Takes a simulated member down or brings it back (the failover drill).
+    async fn drill(&self, actor: &SessionUser, cluster: &str, down: bool) -> Result<DrillStatus, AppError>;
+    async fn drill_status(&self, cluster: &str) -> Result<DrillStatus, AppError>;
+}
+
 /// Everything server fns may call, provided to them through Leptos context.
 #[derive(Clone)]
 pub struct Services {
@@ -92,4 +114,5 @@ pub struct Services {
     pub clusters: Arc<dyn ClustersService>,
     pub deployments: Arc<dyn DeploymentsService>,
     pub gateway: Arc<dyn GatewayService>,
+    pub policies: Arc<dyn PoliciesService>,
 }

@@ -10,6 +10,7 @@ use crate::services::clusters::ClustersServiceImpl;
 use crate::services::deployments::{route_specs, DeploymentsServiceImpl};
 use crate::services::gateway::GatewayServiceImpl;
 use crate::services::members::Members;
+use crate::services::policies::PoliciesServiceImpl;
 use crate::services::users::UsersServiceImpl;
 use crate::sim::{Sim, SimConfig, Topology};
 use crate::store::{now_ms, DeploymentStore, SessionStore, Store, UsageStore};
@@ -90,7 +91,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let (gateway, recorder) = Gateway::start(store.clone(), auth.clone(), settings.gateway.clone());
     gateway.reload_keys().await.map_err(|e| format!("database: {e}"))?;
     publish_routes(&store, &gateway).await;
+    let policies = PoliciesServiceImpl::new(store.clone(), hub.clone(), deployments.clone());
     let reconciler = tokio::spawn(reconcile_clusters(clusters.clone()));
+    let policy_sync = tokio::spawn(reconcile_policies(policies.clone()));
     let observer = tokio::spawn(reconcile_deployments(deployments.clone(), gateway.clone()));
     let state = AppState {
         leptos_options,
@@ -106,6 +109,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
             clusters: Arc::new(clusters),
             deployments: Arc::new(deployments),
             gateway: Arc::new(GatewayServiceImpl::new(store.clone(), gateway)),
+            policies: Arc::new(policies),
         },
     };
 
@@ -120,6 +124,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
     purge.abort();
     reconciler.abort();
+    policy_sync.abort();
     observer.abort();
     recorder.stop().await;
     store.close().await;
@@ -153,6 +158,19 @@ async fn publish_routes(store: &Store, gateway: &Gateway) {
     match store.list_deployments().await {
         Ok(rows) => gateway.set_routes(route_specs(&rows)),
         Err(e) => tracing::warn!(error = %e, "gateway routes not refreshed"),
+    }
+}
+
+/// Policies follow the database: on every change and every few seconds, so hand-made drift on
+/// the hub is put back and an outage heals when the hub returns.
+async fn reconcile_policies(policies: PoliciesServiceImpl) {
+    let mut tick = tokio::time::interval(Duration::from_secs(5));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(e) = policies.reconcile().await {
+            tracing::debug!(error = %e, "policy reconcile skipped");
+        }
     }
 }
 

@@ -77,7 +77,42 @@ async fn suite(store: Store) {
 
     clusters(&store).await;
     keys_and_usage(&store).await;
+    policies(&store).await;
     store.close().await;
+}
+
+async fn policies(store: &Store) {
+    use app::models::policy::{PolicyKind, SyncState, SyncStatus};
+    use server::store::{PolicyRecord, PolicyStore};
+    let rec = |kind, name: &str| PolicyRecord {
+        kind,
+        name: name.into(),
+        spec: format!("{{\"name\":\"{name}\"}}"),
+        sync: SyncStatus::default(),
+        created_by: "admin".into(),
+        created_at: 10,
+        updated_at: 10,
+    };
+    store.insert_policy(&rec(PolicyKind::Strategy, "s1")).await.unwrap();
+    // The same name is fine for another kind, a conflict for the same.
+    store.insert_policy(&rec(PolicyKind::Profile, "s1")).await.unwrap();
+    assert!(
+        matches!(store.insert_policy(&rec(PolicyKind::Strategy, "s1")).await, Err(StoreError::Conflict(m)) if m.contains("s1"))
+    );
+    let sync = SyncStatus { state: SyncState::Error, message: "hub unreachable".into(), at: 20 };
+    store.set_policy_sync(PolicyKind::Strategy, "s1", &sync).await.unwrap();
+    let all = store.list_policies().await.unwrap();
+    assert_eq!(all.len(), 2);
+    let s1 = all.iter().find(|p| p.kind == PolicyKind::Strategy).unwrap();
+    assert_eq!(s1.sync, sync);
+    assert_eq!(s1.spec, rec(PolicyKind::Strategy, "s1").spec);
+    store.update_policy(PolicyKind::Strategy, "s1", "{}", 30).await.unwrap();
+    let s1 = store.list_policies().await.unwrap().into_iter().find(|p| p.kind == PolicyKind::Strategy).unwrap();
+    assert_eq!((s1.spec.as_str(), s1.sync.state, s1.updated_at, s1.created_at), ("{}", SyncState::Pending, 30, 10));
+    assert!(matches!(store.update_policy(PolicyKind::Failover, "nope", "{}", 1).await, Err(StoreError::NotFound)));
+    assert!(store.delete_policy(PolicyKind::Strategy, "s1").await.unwrap());
+    assert!(!store.delete_policy(PolicyKind::Strategy, "s1").await.unwrap());
+    assert_eq!(store.list_policies().await.unwrap().len(), 1);
 }
 
 async fn keys_and_usage(store: &Store) {

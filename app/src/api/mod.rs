@@ -4,6 +4,7 @@ pub mod auth;
 pub mod clusters;
 pub mod deployments;
 pub mod keys;
+pub mod policies;
 pub mod users;
 
 #[cfg(feature = "ssr")]

@@ -95,7 +95,9 @@ pub struct DeploySpec {
     pub image: String,
     pub replicas: u32,
     pub gpus_per_replica: u32,
-    /// Clusters to run on; replicas are divided across them.
+    /// Without a strategy: the clusters to run on (replicas divided across them). With one: an
+    /// optional limit on the clusters it may choose.
+    #[serde(default)]
     pub clusters: Vec<String>,
     #[serde(default)]
     pub settings: BTreeMap<String, String>,
@@ -103,6 +105,16 @@ pub struct DeploySpec {
     pub extra_args: Vec<String>,
     #[serde(default)]
     pub cache: CacheSettings,
+    /// The placement strategy that chooses the clusters ("" none: `clusters` decide). The server
+    /// writes the default strategy's name here when the operator names neither.
+    #[serde(default)]
+    pub strategy: String,
+    /// The resource profile ("" the strategy's default profile).
+    #[serde(default)]
+    pub profile: String,
+    /// The failover policy ("" none: the hub's default toleration of 300 s).
+    #[serde(default)]
+    pub failover: String,
 }
 
 fn image_ref(v: &str) -> Result<(), String> {
@@ -144,8 +156,13 @@ impl DeploySpec {
         } else if self.gpus_per_replica == 0 && !preset.cpu_capable {
             f.check("gpus_per_replica", Err(format!("{} needs at least one GPU per replica", preset.label)));
         }
-        if self.clusters.is_empty() {
-            f.check("clusters", Err("choose at least one cluster".into()));
+        if self.clusters.is_empty() && self.strategy.is_empty() {
+            f.check("clusters", Err("choose a placement strategy or at least one cluster".into()));
+        }
+        for (field, v) in [("strategy", &self.strategy), ("profile", &self.profile), ("failover", &self.failover)] {
+            if !v.is_empty() {
+                f.check(field, super::policy::policy_name(v));
+            }
         }
         let mut seen = std::collections::BTreeSet::new();
         for c in &self.clusters {
@@ -368,6 +385,9 @@ mod tests {
             settings: BTreeMap::new(),
             extra_args: vec![],
             cache: CacheSettings::default(),
+            strategy: String::new(),
+            profile: String::new(),
+            failover: String::new(),
         }
     }
 

@@ -2,6 +2,7 @@
 pub mod apikey;
 pub mod cluster;
 pub mod deployment;
+pub mod policy;
 pub mod runtime;
 pub mod user;
 pub mod validate;

@@ -413,6 +413,33 @@ pub fn model_presets() -> Vec<ModelPreset> {
         .collect()
 }
 
+/// The model's weights in GB: the preset's figure, else estimated from a parameter count in the
+/// name (`7B` at 16 bits, GGUF and Ollama tags quantised to about 4.5 bits), else 20 GB.
+pub fn model_size_gb(runtime: RuntimeKind, model: &str) -> f64 {
+    if let Some(p) = model_presets().into_iter().find(|m| m.runtime == runtime && m.model == model) {
+        return p.size_gb;
+    }
+    let lower = model.to_ascii_lowercase();
+    let quantised = runtime == RuntimeKind::Ollama || lower.contains("gguf") || lower.contains(":q");
+    let bytes_per_param = if quantised { 0.6 } else { 2.0 };
+    let chars: Vec<char> = lower.chars().collect();
+    for (i, c) in chars.iter().enumerate() {
+        if *c != 'b' || i == 0 || chars.get(i + 1).is_some_and(|n| n.is_ascii_alphanumeric()) {
+            continue;
+        }
+        let start = chars[..i].iter().rposition(|c| !(c.is_ascii_digit() || *c == '.')).map_or(0, |p| p + 1);
+        if start > 0 && chars[start - 1].is_ascii_alphabetic() {
+            continue;
+        }
+        if let Ok(n) = chars[start..i].iter().collect::<String>().parse::<f64>() {
+            if n > 0.0 {
+                return (n * bytes_per_param * 10.0).round() / 10.0;
+            }
+        }
+    }
+    20.0
+}
+
 /// A model reference as runtimes accept it: a library name with tag, or a repository id, never
 /// anything a shell or an argument parser could read as more than one word or as a flag.
 pub fn model_ref(v: &str) -> Result<(), String> {

@@ -231,6 +231,9 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
         settings: settings.get().into_iter().filter(|(_, v)| !v.trim().is_empty()).collect(),
         extra_args: DeploySpec::split_args(&extra.get()),
         cache: CacheSettings { enabled: cache.get(), preload: preload.get() && cache.get(), ..Default::default() },
+        strategy: String::new(),
+        profile: String::new(),
+        failover: String::new(),
     };
     let preview = Signal::derive(move || {
         let s = spec();

@@ -147,6 +147,15 @@ impl KubeClient {
         self.list(None, None).await
     }
 
+    /// A JSON request outside the typed API (the simulated hub's fault controls); `None`: 404.
+    pub async fn raw(&self, req: http::Request<Vec<u8>>) -> Result<Option<serde_json::Value>, HubError> {
+        match self.client.request::<serde_json::Value>(req).await {
+            Ok(v) => Ok(Some(v)),
+            Err(kube::Error::Api(e)) if e.code == 404 => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     pub async fn version(&self) -> Result<String, HubError> {
         Ok(self.client.apiserver_version().await?.git_version)
     }

@@ -7,6 +7,7 @@ pub mod error;
 pub mod join;
 pub mod karmada;
 pub mod kubeconfig;
+pub mod policy;
 pub mod render;
 pub mod status;
 

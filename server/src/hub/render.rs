@@ -3,11 +3,12 @@
 //! volume with its own policy, and the optional pre-load Job.
 use super::join::MANAGED_BY_LABEL;
 use super::karmada::{
-    ClusterAffinity, ClusterPreferences, Placement, PropagationPolicy, PropagationPolicySpec,
-    ReplicaSchedulingStrategy, ResourceSelector, StaticClusterWeight,
+    ClusterAffinity, Placement, PropagationPolicy, PropagationPolicySpec, ReplicaSchedulingStrategy, ResourceSelector,
 };
+use super::policy::{self, FAILOVER_LABEL, PROFILE_LABEL, STRATEGY_LABEL};
 use app::models::deployment::DeploySpec;
-use app::models::runtime::{container_plan, model_presets, ContainerPlan, RuntimeKind};
+use app::models::policy::{FailoverPolicy, PlacementPlan, PlacementStrategy};
+use app::models::runtime::{container_plan, model_size_gb, ContainerPlan, RuntimeKind};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
@@ -52,6 +53,10 @@ pub struct RenderInput<'a> {
     pub cache_clusters: &'a [String],
     /// Whether to include the pre-load Job.
     pub preload: bool,
+    /// Where it goes (clusters, replica sharing) and with which resource profile.
+    pub plan: &'a PlacementPlan,
+    pub strategy: Option<&'a PlacementStrategy>,
+    pub failover: Option<&'a FailoverPolicy>,
 }
 
 fn labels(name: &str, role: &str, runtime: RuntimeKind) -> BTreeMap<String, String> {
@@ -75,10 +80,6 @@ fn meta(name: &str, labels: BTreeMap<String, String>, model: &str) -> ObjectMeta
 }
 
 /// Download size of a known model in GB, else a cautious guess.
-pub fn model_size_gb(runtime: RuntimeKind, model: &str) -> f64 {
-    model_presets().into_iter().find(|m| m.runtime == runtime && m.model == model).map(|m| m.size_gb).unwrap_or(20.0)
-}
-
 /// The cache volume's name: readable, and unique per (runtime, model) even where two models
 /// sanitise to the same words.
 pub fn cache_name(runtime: RuntimeKind, model: &str) -> String {
@@ -171,29 +172,14 @@ fn selector(kind: &str, api_version: &str, name: &str) -> ResourceSelector {
     }
 }
 
-/// Clusters by name; replicas divided evenly across several.
-fn placement(clusters: &[String]) -> Placement {
-    let replica_scheduling = if clusters.len() > 1 {
-        ReplicaSchedulingStrategy {
-            replica_scheduling_type: Some("Divided".into()),
-            replica_division_preference: Some("Weighted".into()),
-            weight_preference: Some(ClusterPreferences {
-                static_weight_list: clusters
-                    .iter()
-                    .map(|c| StaticClusterWeight {
-                        target_cluster: ClusterAffinity { cluster_names: vec![c.clone()], ..Default::default() },
-                        weight: 1,
-                    })
-                    .collect(),
-                dynamic_weight: None,
-            }),
-        }
-    } else {
-        ReplicaSchedulingStrategy { replica_scheduling_type: Some("Duplicated".into()), ..Default::default() }
-    };
-    Placement {
-        cluster_affinity: Some(ClusterAffinity { cluster_names: clusters.to_vec(), ..Default::default() }),
-        replica_scheduling: Some(replica_scheduling),
+/// The hub namespace deployments and profiles live in.
+pub fn serving_namespace() -> Namespace {
+    Namespace {
+        metadata: ObjectMeta {
+            name: Some(SERVING_NS.into()),
+            labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), "hmas".to_string())])),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -264,8 +250,12 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
         liveness_probe: Some(http_probe(preset.health_path, 15, 4, 0)),
         ..Default::default()
     };
+    let mut deployment_labels = server_labels.clone();
+    if !input.plan.profile.is_empty() {
+        deployment_labels.insert(PROFILE_LABEL.into(), input.plan.profile.clone());
+    }
     let deployment = Deployment {
-        metadata: meta(name, server_labels.clone(), &spec.model),
+        metadata: meta(name, deployment_labels, &spec.model),
         spec: Some(DeploymentSpec {
             replicas: Some(input.replicas),
             selector: LabelSelector { match_labels: Some(pod_selector.clone()), ..Default::default() },
@@ -355,11 +345,21 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
     if let Some(j) = &preload {
         selectors.push(selector("Job", "batch/v1", j.metadata.name.as_deref().unwrap_or_default()));
     }
+    let mut policy_labels = server_labels;
+    if let Some(s) = input.strategy {
+        policy_labels.insert(STRATEGY_LABEL.into(), s.name.clone());
+    }
+    if let Some(f) = input.failover {
+        policy_labels.insert(FAILOVER_LABEL.into(), f.name.clone());
+    }
     let policy = PropagationPolicy {
-        metadata: meta(name, server_labels, &spec.model),
+        metadata: meta(name, policy_labels, &spec.model),
         spec: PropagationPolicySpec {
             resource_selectors: selectors,
-            placement: placement(&spec.clusters),
+            placement: policy::placement(input.plan, input.strategy, input.failover),
+            failover: policy::failover(input.failover),
+            conflict_resolution: input.strategy.map(|s| s.conflict.as_str().to_string()),
+            preserve_resources_on_deletion: input.strategy.map(|s| s.preserve_resources),
             ..Default::default()
         },
     };
@@ -387,7 +387,7 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
             status: None,
         };
         let mut clusters: Vec<String> = input.cache_clusters.to_vec();
-        for c in &spec.clusters {
+        for c in &input.plan.clusters {
             if !clusters.contains(c) {
                 clusters.push(c.clone());
             }
@@ -409,21 +409,7 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
         };
         (pvc, pp)
     });
-    HubObjects {
-        namespace: Namespace {
-            metadata: ObjectMeta {
-                name: Some(SERVING_NS.into()),
-                labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), "hmas".to_string())])),
-                ..Default::default()
-            },
-            ..Default::default()
-        },
-        cache,
-        preload,
-        deployment,
-        service,
-        policy,
-    }
+    HubObjects { namespace: serving_namespace(), cache, preload, deployment, service, policy }
 }
 
 #[cfg(test)]
@@ -443,16 +429,27 @@ mod tests {
             settings: BTreeMap::new(),
             extra_args: vec![],
             cache: CacheSettings::default(),
+            strategy: String::new(),
+            profile: String::new(),
+            failover: String::new(),
         }
     }
 
     fn objs(s: &DeploySpec) -> HubObjects {
+        let plan = PlacementPlan {
+            clusters: s.clusters.clone(),
+            replica_mode: app::models::policy::ReplicaMode::Divided,
+            ..Default::default()
+        };
         render(&RenderInput {
             name: "m",
             spec: s,
             replicas: s.replicas as i32,
             cache_clusters: &[],
             preload: s.cache.preload,
+            plan: &plan,
+            strategy: None,
+            failover: None,
         })
     }
 

@@ -3,9 +3,12 @@
 //! interrupted.
 use crate::auth::token::new_id;
 use crate::hub::deploy::{self, MemberState};
-use crate::hub::render::{self, cache_name, cache_size_gi, RenderInput};
+use crate::hub::karmada::PropagationPolicy;
+use crate::hub::policy::{holds, PROFILE_LABEL};
+use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput, SERVING_NS};
 use crate::hub::KubeClient;
 use crate::services::members::Members;
+use crate::services::policies::Book;
 use crate::store::{
     now_ms, ApplyState, CacheRecord, ClusterState, ClusterStore, DeploymentRecord, DeploymentStore, Store,
 };
@@ -63,7 +66,7 @@ pub fn view(r: &DeploymentRecord) -> DeploymentView {
         replicas: r.spec.replicas,
         ready_replicas: r.observed.ready_replicas,
         gpus_per_replica: r.spec.gpus_per_replica,
-        clusters: r.spec.clusters.clone(),
+        clusters: clusters_of(r),
         phase,
         message,
         progress: r
@@ -75,6 +78,17 @@ pub fn view(r: &DeploymentRecord) -> DeploymentView {
         created_by: r.created_by.clone(),
         created_at: r.created_at,
         updated_at: r.updated_at,
+    }
+}
+
+/// Where it runs (as observed), else where it was asked to.
+fn clusters_of(r: &DeploymentRecord) -> Vec<String> {
+    let placed: Vec<String> =
+        r.observed.placements.iter().filter(|p| p.desired > 0).map(|p| p.cluster.clone()).collect();
+    if placed.is_empty() {
+        r.spec.clusters.clone()
+    } else {
+        placed
     }
 }
 
@@ -112,6 +126,36 @@ impl DeploymentsServiceImpl {
         self.store.deployment_by_name(name).await?.ok_or_else(|| not_found(name))
     }
 
+    /// Names the default strategy when the operator named neither a strategy nor clusters, and
+    /// refuses a spec whose policies do not exist or under which no cluster qualifies.
+    async fn settle(&self, spec: &mut DeploySpec) -> Result<(), AppError> {
+        let book = Book::load(&self.store, None).await?;
+        if spec.strategy.is_empty() && spec.clusters.is_empty() {
+            match book.default_strategy() {
+                Some(d) => spec.strategy = d.name.clone(),
+                None => {
+                    return Err(AppError::field(
+                        "clusters",
+                        "choose at least one cluster (there is no default placement strategy)",
+                    ))
+                }
+            }
+        }
+        spec.validate()?;
+        self.check_clusters(spec).await?;
+        let plan = book.resolve(spec)?.plan;
+        if plan.clusters.is_empty() {
+            let why: Vec<String> = plan
+                .candidates
+                .iter()
+                .map(|c| format!("{}: {}", c.cluster, c.reasons.first().cloned().unwrap_or_default()))
+                .collect();
+            let field = if spec.strategy.is_empty() { "clusters" } else { "strategy" };
+            return Err(AppError::field(field, format!("no cluster qualifies ({})", why.join("; "))));
+        }
+        Ok(())
+    }
+
     /// Every target must be a registered cluster.
     async fn check_clusters(&self, spec: &DeploySpec) -> Result<(), AppError> {
         let known: BTreeMap<String, ClusterState> =
@@ -126,15 +170,58 @@ impl DeploymentsServiceImpl {
         Ok(())
     }
 
+    /// The row's hub objects under the policies in `book`.
+    fn render_row(r: &DeploymentRecord, book: &Book, cache_clusters: &[String]) -> Result<HubObjects, AppError> {
+        let resolved = book.resolve(&r.spec)?;
+        let preloading = r.spec.cache.enabled && r.spec.cache.preload && !r.observed.preloaded;
+        let replicas = if r.stopped || preloading { 0 } else { r.spec.replicas as i32 };
+        Ok(render::render(&RenderInput {
+            name: &r.name,
+            spec: &r.spec,
+            replicas,
+            cache_clusters,
+            preload: preloading,
+            plan: &resolved.plan,
+            strategy: resolved.strategy,
+            failover: resolved.failover,
+        }))
+    }
+
+    /// Whether the hub's policy and template still say what the database implies (a policy
+    /// changed, or someone edited the hub by hand); if not, applies the row again.
+    pub async fn converge(&self, r: &DeploymentRecord, book: &Book) -> Result<bool, AppError> {
+        let objs = Self::render_row(r, book, &[])?;
+        let pp = self.hub.get::<PropagationPolicy>(Some(SERVING_NS), &r.name).await?;
+        let dep = self.hub.get::<k8s_openapi::api::apps::v1::Deployment>(Some(SERVING_NS), &r.name).await?;
+        let want = |v: &PropagationPolicy| serde_json::to_value(&v.spec).unwrap_or_default();
+        let in_step = match (&pp, &dep) {
+            (Some(pp), Some(d)) => {
+                holds(&want(pp), &want(&objs.policy))
+                    && d.labels().get(PROFILE_LABEL) == objs.deployment.labels().get(PROFILE_LABEL)
+            }
+            _ => false,
+        };
+        if in_step {
+            return Ok(false);
+        }
+        let lock = self.lock_for(&r.name);
+        let Ok(_g) = lock.try_lock() else { return Ok(false) };
+        tracing::info!(deployment = %r.name, "hub policy differs from the database; applying again");
+        self.apply_and_record(r).await?;
+        Ok(true)
+    }
+
     /// Renders and applies the row's objects; the cache record grows to cover new clusters.
     async fn apply(&self, r: &DeploymentRecord) -> Result<(), AppError> {
         let spec = &r.spec;
+        let book = Book::load(&self.store, None).await?;
+        let plan_clusters = book.resolve(spec)?.plan.clusters;
         let mut cache_clusters = Vec::new();
         if spec.cache.enabled {
             let now = now_ms();
             let existing = self.store.cache_for(spec.runtime, &spec.model).await?;
             let mut clusters = existing.as_ref().map(|c| c.clusters.clone()).unwrap_or_default();
-            for c in &spec.clusters {
+            for c in &plan_clusters {
                 if !clusters.contains(c) {
                     clusters.push(c.clone());
                 }
@@ -153,15 +240,7 @@ impl DeploymentsServiceImpl {
                 .await?;
             cache_clusters = clusters;
         }
-        let preloading = spec.cache.enabled && spec.cache.preload && !r.observed.preloaded;
-        let replicas = if r.stopped || preloading { 0 } else { spec.replicas as i32 };
-        let objs = render::render(&RenderInput {
-            name: &r.name,
-            spec,
-            replicas,
-            cache_clusters: &cache_clusters,
-            preload: preloading,
-        });
+        let objs = Self::render_row(r, &book, &cache_clusters)?;
         deploy::apply(&self.hub, &objs).await.map_err(AppError::from)
     }
 
@@ -293,10 +372,21 @@ impl DeploymentsServiceImpl {
             }
         };
         *self.observed.lock().unwrap_or_else(|e| e.into_inner()) = (now_ms(), None);
+        // Pre-load Jobs run on every cluster the row may use, scheduled or not.
+        let book = if rows.iter().any(|r| r.spec.cache.preload && !r.observed.preloaded) {
+            Book::load(&self.store, None).await.ok()
+        } else {
+            None
+        };
         let clusters: BTreeSet<String> = schedules
             .values()
             .flat_map(|v| v.iter().map(|(c, _)| c.clone()))
             .chain(rows.iter().flat_map(|r| r.spec.clusters.clone()))
+            .chain(
+                rows.iter()
+                    .filter(|r| r.spec.cache.preload && !r.observed.preloaded)
+                    .flat_map(|r| Self::targets(book.as_ref(), r)),
+            )
             .collect();
         let states = Self::member_states(&self.members.all().await?, &clusters).await;
         let mut seen = Vec::with_capacity(rows.len());
@@ -306,7 +396,7 @@ impl DeploymentsServiceImpl {
             observed.preloaded = r.observed.preloaded;
             if r.spec.cache.preload
                 && !observed.preloaded
-                && deploy::preload_finished(&r.name, &r.spec.clusters, &states)
+                && deploy::preload_finished(&r.name, &Self::targets(book.as_ref(), &r), &states)
             {
                 let lock = self.lock_for(&r.name);
                 let guard = lock.try_lock();
@@ -328,12 +418,17 @@ impl DeploymentsServiceImpl {
         Ok(seen)
     }
 
+    /// The clusters a row may run on under its policies (its own list when they cannot be read).
+    fn targets(book: Option<&Book>, r: &DeploymentRecord) -> Vec<String> {
+        book.and_then(|b| b.resolve(&r.spec).ok()).map(|x| x.plan.clusters).unwrap_or_else(|| r.spec.clusters.clone())
+    }
+
     /// How many deployments target each cluster (for the clusters page).
     pub async fn per_cluster(store: &Store) -> Result<BTreeMap<String, Vec<String>>, AppError> {
         let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for r in store.list_deployments().await? {
-            for c in &r.spec.clusters {
-                out.entry(c.clone()).or_default().push(r.name.clone());
+            for c in clusters_of(&r) {
+                out.entry(c).or_default().push(r.name.clone());
             }
         }
         Ok(out)
@@ -359,8 +454,7 @@ impl DeploymentsService for DeploymentsServiceImpl {
     }
 
     async fn deploy(&self, actor: &SessionUser, mut spec: DeploySpec) -> Result<DeploymentView, AppError> {
-        spec.validate()?;
-        self.check_clusters(&spec).await?;
+        self.settle(&mut spec).await?;
         let explicit = !spec.name.is_empty();
         let base = if explicit { spec.name.clone() } else { sanitize_name(&spec.model) };
         // A concurrent deploy may take the derived name between the check and the insert: try again.
@@ -419,7 +513,9 @@ impl DeploymentsService for DeploymentsServiceImpl {
     async fn detail(&self, name: &str) -> Result<DeploymentDetail, AppError> {
         let mut r = self.record(name).await?;
         let spec = r.spec.clone();
-        let clusters: BTreeSet<String> = spec.clusters.iter().cloned().collect();
+        let book = Book::load(&self.store, None).await?;
+        let mut clusters: BTreeSet<String> = Self::targets(Some(&book), &r).into_iter().collect();
+        clusters.extend(r.observed.placements.iter().map(|p| p.cluster.clone()));
         let preset = spec.runtime.preset();
         let plan = container_plan(
             spec.runtime,
@@ -429,13 +525,7 @@ impl DeploymentsService for DeploymentsServiceImpl {
             &spec.settings,
             &spec.extra_args,
         );
-        let objs = render::render(&RenderInput {
-            name,
-            spec: &spec,
-            replicas: spec.replicas as i32,
-            cache_clusters: &[],
-            preload: spec.cache.preload && !r.observed.preloaded,
-        });
+        let objs = Self::render_row(&r, &book, &[])?;
         let mut events = Vec::new();
         if r.state == ApplyState::Applied {
             // Live: the observer's copy may be two seconds old, and the detail page is where
@@ -494,8 +584,7 @@ impl DeploymentsService for DeploymentsServiceImpl {
         if spec.name != name {
             return Err(AppError::field("name", "cannot be changed; deploy under the new name instead"));
         }
-        spec.validate()?;
-        self.check_clusters(&spec).await?;
+        self.settle(&mut spec).await?;
         self.change(actor, name, spec, r.stopped, "redeployed").await
     }
 

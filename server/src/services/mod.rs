@@ -4,4 +4,5 @@ pub mod deployments;
 pub mod errors;
 pub mod gateway;
 pub mod members;
+pub mod policies;
 pub mod users;

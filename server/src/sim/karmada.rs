@@ -528,7 +528,8 @@ fn toleration_seconds(rb: &Value) -> f64 {
         .and_then(|ts| {
             ts.iter().find(|t| t["key"] == NOT_READY_TAINT && (t["effect"] == "NoExecute" || t.get("effect").is_none()))
         })
-        .and_then(|t| t["tolerationSeconds"].as_f64())
+        // Tolerated without a limit: never evicted.
+        .map(|t| t["tolerationSeconds"].as_f64().unwrap_or(f64::INFINITY))
         .unwrap_or(DEFAULT_TOLERATION_SECONDS)
 }
 
@@ -616,6 +617,27 @@ fn assign(placement: &Value, replicas: Option<i64>, t: &Value, eligible: &[&Targ
         placement.pointer("/replicaScheduling/replicaSchedulingType").and_then(Value::as_str) == Some("Divided");
     if !divided {
         return chosen.iter().map(|(c, _)| json!({"name": name_of(&c.obj), "replicas": replicas})).collect();
+    }
+    if placement.pointer("/replicaScheduling/replicaDivisionPreference").and_then(Value::as_str) == Some("Aggregated") {
+        // As few clusters as hold the replicas, most room first; what fits nowhere waits on the first.
+        let mut left = replicas;
+        let mut out: Vec<i64> = chosen
+            .iter()
+            .map(|(_, room)| {
+                let take = left.min((*room).max(0));
+                left -= take;
+                take
+            })
+            .collect();
+        if let Some(first) = out.first_mut() {
+            *first += left;
+        }
+        return chosen
+            .iter()
+            .zip(out)
+            .filter(|(_, n)| *n > 0)
+            .map(|((c, _), n)| json!({"name": name_of(&c.obj), "replicas": n}))
+            .collect();
     }
     // Divided: by static weights when given, else by room (dynamic), else evenly.
     let static_weights =

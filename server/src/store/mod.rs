@@ -5,6 +5,7 @@
 mod clusters;
 mod deployments;
 mod keys;
+mod policies;
 mod sessions;
 mod usage;
 mod users;
@@ -12,6 +13,7 @@ mod users;
 pub use clusters::{ClusterRecord, ClusterState, ClusterStore};
 pub use deployments::{ApplyState, CacheRecord, DeploymentRecord, DeploymentStore};
 pub use keys::{ApiKeyRecord, KeyStore};
+pub use policies::{PolicyRecord, PolicyStore};
 pub use sessions::SessionStore;
 pub use usage::{LogRecord, UsageDelta, UsageGroup, UsageStore, UsageSum};
 pub use users::{UserRecord, UserStore};

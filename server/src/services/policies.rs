@@ -1,0 +1,561 @@
+//! Policies: stored in the database, resolved into each deployment's placement, and kept in step
+//! with the hub by a reconciler that applies what the database says, removes what it no longer
+//! says, heals hand-made drift and records a sync status per policy. Also the failover drill.
+use crate::hub::join::{MANAGED_BY_LABEL, ZONE_CLASS_LABEL};
+use crate::hub::karmada::{Cluster, OverridePolicy};
+use crate::hub::policy::{holds, override_policy, profile_object_name, PROFILE_LABEL};
+use crate::hub::render::{serving_namespace, ROLE_LABEL, SERVING_NS};
+use crate::hub::status::cluster_health;
+use crate::hub::KubeClient;
+use crate::services::deployments::DeploymentsServiceImpl;
+use crate::store::{
+    now_ms, ApplyState, ClusterRecord, ClusterState, ClusterStore, DeploymentRecord, DeploymentStore, PolicyRecord,
+    PolicyStore, Store, StoreError,
+};
+use app::error::{AppError, ErrorCode};
+use app::models::cluster::ClusterHealth;
+use app::models::deployment::DeploySpec;
+use app::models::policy::{
+    default_set, plan_placement, ClusterFacts, DrillDeployment, DrillStatus, FailoverPolicy, PlacementPlan,
+    PlacementStrategy, Policies, PolicyKind, PolicyView, ResourceProfile, SyncState, SyncStatus,
+};
+use app::models::user::SessionUser;
+use app::services::PoliciesService;
+use async_trait::async_trait;
+use kube::ResourceExt;
+use serde::de::DeserializeOwned;
+use serde_json::json;
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+/// A cluster as policies see it. Without `health` (rendering) every cluster counts as ready with
+/// all its GPUs free, so what is applied never depends on a moment's load.
+pub fn facts(r: &ClusterRecord, health: Option<&ClusterHealth>) -> ClusterFacts {
+    let mut labels = BTreeMap::from([(ZONE_CLASS_LABEL.to_string(), r.zone_class.as_str().to_string())]);
+    if !r.region.is_empty() {
+        labels.insert("topology.kubernetes.io/region".into(), r.region.clone());
+    }
+    if !r.zone.is_empty() {
+        labels.insert("topology.kubernetes.io/zone".into(), r.zone.clone());
+    }
+    let total: i64 = r.nodes.iter().map(|n| n.gpus).sum();
+    let mut products: Vec<String> =
+        r.nodes.iter().filter(|n| n.gpus > 0 && !n.gpu_product.is_empty()).map(|n| n.gpu_product.clone()).collect();
+    products.sort();
+    products.dedup();
+    ClusterFacts {
+        name: r.name.clone(),
+        labels,
+        zone: r.zone_class,
+        ready: health.is_none_or(|h| h.ready),
+        gpu_products: products,
+        max_gpus_per_node: r.nodes.iter().map(|n| n.gpus).max().unwrap_or(0),
+        gpus_free: health.map(|h| (h.gpus_allocatable - h.gpus_allocated).max(0)).unwrap_or(total),
+        nvlink: r.nodes.iter().any(|n| n.nvlink),
+        mig: r.nodes.iter().any(|n| n.mig_capable),
+    }
+}
+
+fn decode<T: DeserializeOwned>(r: &PolicyRecord) -> Result<T, AppError> {
+    serde_json::from_str(&r.spec).map_err(|e| AppError::internal(format!("stored {} {}: {e}", r.kind.label(), r.name)))
+}
+
+/// Every policy and registered cluster, read once for a decision.
+pub struct Book {
+    pub records: Vec<PolicyRecord>,
+    pub strategies: Vec<PlacementStrategy>,
+    pub profiles: Vec<ResourceProfile>,
+    pub failovers: Vec<FailoverPolicy>,
+    pub clusters: Vec<ClusterFacts>,
+}
+
+/// What a deployment's placement resolves to.
+pub struct Resolved<'a> {
+    pub plan: PlacementPlan,
+    pub strategy: Option<&'a PlacementStrategy>,
+    pub failover: Option<&'a FailoverPolicy>,
+}
+
+impl Book {
+    pub async fn load(store: &Store, health: Option<&BTreeMap<String, ClusterHealth>>) -> Result<Book, AppError> {
+        let records = store.list_policies().await?;
+        let mut book =
+            Book { records: vec![], strategies: vec![], profiles: vec![], failovers: vec![], clusters: vec![] };
+        for r in &records {
+            match r.kind {
+                PolicyKind::Strategy => book.strategies.push(decode(r)?),
+                PolicyKind::Profile => book.profiles.push(decode(r)?),
+                PolicyKind::Failover => book.failovers.push(decode(r)?),
+            }
+        }
+        book.records = records;
+        book.clusters = store
+            .list_clusters()
+            .await?
+            .iter()
+            .filter(|c| c.state == ClusterState::Registered)
+            .map(|c| facts(c, health.and_then(|h| h.get(&c.name))))
+            .collect();
+        Ok(book)
+    }
+
+    pub fn strategy(&self, name: &str) -> Option<&PlacementStrategy> {
+        self.strategies.iter().find(|s| s.name == name)
+    }
+    pub fn profile(&self, name: &str) -> Option<&ResourceProfile> {
+        self.profiles.iter().find(|s| s.name == name)
+    }
+    pub fn failover(&self, name: &str) -> Option<&FailoverPolicy> {
+        self.failovers.iter().find(|s| s.name == name)
+    }
+    pub fn default_strategy(&self) -> Option<&PlacementStrategy> {
+        self.strategies.iter().find(|s| s.is_default)
+    }
+
+    /// The profile a deployment gets: its own choice, else its strategy's default.
+    pub fn profile_of<'a>(&'a self, spec: &'a DeploySpec) -> &'a str {
+        if !spec.profile.is_empty() {
+            return &spec.profile;
+        }
+        self.strategy(&spec.strategy).map(|s| s.default_profile.as_str()).unwrap_or("")
+    }
+
+    /// The plan for `spec`; names that do not exist are field errors.
+    pub fn resolve<'a>(&'a self, spec: &'a DeploySpec) -> Result<Resolved<'a>, AppError> {
+        let strategy = match spec.strategy.as_str() {
+            "" => None,
+            n => Some(
+                self.strategy(n)
+                    .ok_or_else(|| AppError::field("strategy", format!("no placement strategy named {n}")))?,
+            ),
+        };
+        let profile = match self.profile_of(spec) {
+            "" => None,
+            n => match self.profile(n) {
+                Some(p) => Some(p),
+                None if spec.profile.is_empty() => None,
+                None => return Err(AppError::field("profile", format!("no resource profile named {n}"))),
+            },
+        };
+        let failover = match spec.failover.as_str() {
+            "" => None,
+            n => Some(
+                self.failover(n).ok_or_else(|| AppError::field("failover", format!("no failover policy named {n}")))?,
+            ),
+        };
+        Ok(Resolved { plan: plan_placement(spec, strategy, profile, &self.clusters), strategy, failover })
+    }
+
+    pub fn gpu_products(&self) -> Vec<String> {
+        let mut all: Vec<String> = self.clusters.iter().flat_map(|c| c.gpu_products.clone()).collect();
+        all.sort();
+        all.dedup();
+        all
+    }
+
+    /// Who uses a policy: deployments, and strategies that name a profile as their default.
+    pub fn used_by(&self, kind: PolicyKind, name: &str, rows: &[DeploymentRecord]) -> Vec<String> {
+        let mut out = Vec::new();
+        for r in rows {
+            let uses = match kind {
+                PolicyKind::Strategy => r.spec.strategy == name,
+                PolicyKind::Profile => self.profile_of(&r.spec) == name,
+                PolicyKind::Failover => r.spec.failover == name,
+            };
+            if uses {
+                out.push(format!("deployment {}", r.name));
+            }
+        }
+        if kind == PolicyKind::Profile {
+            out.extend(
+                self.strategies.iter().filter(|s| s.default_profile == name).map(|s| format!("strategy {}", s.name)),
+            );
+        }
+        out
+    }
+}
+
+/// What a drill remembers while a cluster is down.
+#[derive(Clone)]
+struct Drill {
+    since: i64,
+    affected: Vec<String>,
+    recovered: BTreeMap<String, i64>,
+}
+
+#[derive(Clone)]
+pub struct PoliciesServiceImpl {
+    store: Store,
+    hub: KubeClient,
+    deployments: DeploymentsServiceImpl,
+    /// One reconcile pass at a time (a change and the periodic pass never interleave).
+    pass: Arc<tokio::sync::Mutex<()>>,
+    drills: Arc<Mutex<BTreeMap<String, Drill>>>,
+}
+
+type Outcome = BTreeMap<(PolicyKind, String), Result<String, String>>;
+
+impl PoliciesServiceImpl {
+    pub fn new(store: Store, hub: KubeClient, deployments: DeploymentsServiceImpl) -> Self {
+        Self { store, hub, deployments, pass: Default::default(), drills: Default::default() }
+    }
+
+    async fn health(&self) -> Option<BTreeMap<String, ClusterHealth>> {
+        let clusters = self.hub.list::<Cluster>(None, None).await.ok()?;
+        Some(clusters.iter().map(|c| (c.name_any(), cluster_health(c))).collect())
+    }
+
+    /// Applies what the database says about policies to the hub, removes what it no longer
+    /// says, puts back what was changed by hand, and records each policy's sync status.
+    pub async fn reconcile(&self) -> Result<(), AppError> {
+        let _g = self.pass.lock().await;
+        let book = Book::load(&self.store, None).await?;
+        let rows = self.store.list_deployments().await?;
+        let mut outcome: Outcome = BTreeMap::new();
+        match self.sync_profiles(&book).await {
+            Err(e) => {
+                let why = format!("hub unreachable: {e}");
+                for r in &book.records {
+                    outcome.insert((r.kind, r.name.clone()), Err(why.clone()));
+                }
+                return self.record(&book, &rows, outcome).await;
+            }
+            Ok(per_profile) => outcome.extend(per_profile),
+        }
+        for r in rows.iter().filter(|r| r.state == ApplyState::Applied) {
+            let result = self.deployments.converge(r, &book).await;
+            let mut note = |kind: PolicyKind, name: &str| {
+                if name.is_empty() {
+                    return;
+                }
+                let entry = outcome.entry((kind, name.to_string())).or_insert(Ok(String::new()));
+                if let (Err(e), Ok(_)) = (&result, &entry) {
+                    *entry = Err(format!("deployment {}: {}", r.name, e.message));
+                }
+            };
+            note(PolicyKind::Strategy, &r.spec.strategy);
+            note(PolicyKind::Failover, &r.spec.failover);
+            note(PolicyKind::Profile, book.profile_of(&r.spec));
+        }
+        self.record(&book, &rows, outcome).await
+    }
+
+    /// One OverridePolicy per profile; others that H-MAS made go.
+    async fn sync_profiles(&self, book: &Book) -> Result<Outcome, AppError> {
+        let selector = format!("{MANAGED_BY_LABEL}=hmas,{ROLE_LABEL}=resource-profile");
+        let existing = self.hub.list::<OverridePolicy>(Some(SERVING_NS), Some(&selector)).await?;
+        let products = book.gpu_products();
+        let mut out = Outcome::new();
+        if !book.profiles.is_empty() && existing.is_empty() {
+            self.hub.apply(&serving_namespace()).await?;
+        }
+        for p in &book.profiles {
+            let desired = override_policy(p, &products);
+            let name = profile_object_name(&p.name);
+            let current = existing.iter().find(|o| o.name_any() == name);
+            let in_step = current.is_some_and(|c| {
+                holds(
+                    &serde_json::to_value(&c.spec).unwrap_or_default(),
+                    &serde_json::to_value(&desired.spec).unwrap_or_default(),
+                )
+            });
+            let result = if in_step {
+                Ok(format!("OverridePolicy {name} in step"))
+            } else {
+                if current.is_some() {
+                    tracing::info!(profile = %p.name, "OverridePolicy differs from the database; applying again");
+                }
+                match self.hub.apply(&desired).await {
+                    Ok(_) => Ok(format!("OverridePolicy {name} applied")),
+                    Err(e) => Err(format!("could not apply OverridePolicy {name}: {e}")),
+                }
+            };
+            out.insert((PolicyKind::Profile, p.name.clone()), result);
+        }
+        for o in existing {
+            let owner = o.labels().get(PROFILE_LABEL).cloned().unwrap_or_default();
+            if book.profile(&owner).is_none() {
+                tracing::info!(object = %o.name_any(), "removing OverridePolicy of a deleted profile");
+                self.hub.delete::<OverridePolicy>(Some(SERVING_NS), &o.name_any()).await?;
+            }
+        }
+        Ok(out)
+    }
+
+    async fn record(&self, book: &Book, rows: &[DeploymentRecord], outcome: Outcome) -> Result<(), AppError> {
+        let now = now_ms();
+        for r in &book.records {
+            let users = book.used_by(r.kind, &r.name, rows).iter().filter(|u| u.starts_with("deployment")).count();
+            let (state, message) = match outcome.get(&(r.kind, r.name.clone())) {
+                Some(Err(e)) => (SyncState::Error, e.clone()),
+                Some(Ok(m)) if r.kind == PolicyKind::Profile => (SyncState::InSync, m.clone()),
+                _ if users == 0 => (SyncState::InSync, "not used by any deployment".to_string()),
+                _ => (SyncState::InSync, format!("{users} deployment(s) in step")),
+            };
+            // A status that did not change is written once a minute, not every pass.
+            if r.sync.state != state || r.sync.message != message || now - r.sync.at > 60_000 {
+                self.store.set_policy_sync(r.kind, &r.name, &SyncStatus { state, message, at: now }).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs a pass after a change; its failures are in the sync status, not the answer.
+    async fn after_change(&self) {
+        if let Err(e) = self.reconcile().await {
+            tracing::warn!(error = %e, "policy reconcile after a change failed");
+        }
+    }
+
+    async fn save(
+        &self,
+        actor: &SessionUser,
+        kind: PolicyKind,
+        name: &str,
+        spec: String,
+        create: bool,
+    ) -> Result<(), AppError> {
+        let now = now_ms();
+        if create {
+            self.store
+                .insert_policy(&PolicyRecord {
+                    kind,
+                    name: name.to_string(),
+                    spec,
+                    sync: SyncStatus::default(),
+                    created_by: actor.username.clone(),
+                    created_at: now,
+                    updated_at: now,
+                })
+                .await
+                .map_err(|e| match e {
+                    StoreError::Conflict(m) => AppError { code: ErrorCode::Conflict, ..AppError::field("name", m) },
+                    e => e.into(),
+                })?;
+        } else {
+            self.store.update_policy(kind, name, &spec, now).await.map_err(|e| match e {
+                StoreError::NotFound => AppError::not_found(format!("no {} named {name}", kind.label())),
+                e => e.into(),
+            })?;
+        }
+        tracing::info!(by = %actor.username, kind = kind.as_str(), policy = name, created = create, "policy saved");
+        Ok(())
+    }
+
+    /// The drill's view of a member on the simulated hub: its name there and whether it is down.
+    async fn sim_member(&self, cluster: &str) -> Result<Option<(String, bool)>, AppError> {
+        let Some(record) = self.store.cluster_by_name(cluster).await? else {
+            return Err(AppError::not_found(format!("no cluster named {cluster}")));
+        };
+        let req =
+            http::Request::get("/sim/v1/clusters").body(Vec::new()).map_err(|e| AppError::internal(e.to_string()))?;
+        let Some(list) = self.hub.raw(req).await? else { return Ok(None) };
+        let endpoint = record.api_endpoint.trim_end_matches('/');
+        Ok(list
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["server"].as_str().map(|s| s.trim_end_matches('/')) == Some(endpoint))
+            .map(|c| (c["name"].as_str().unwrap_or_default().to_string(), c["down"].as_bool().unwrap_or(false))))
+    }
+
+    async fn drill_view(&self, cluster: &str, available: bool, down: bool) -> Result<DrillStatus, AppError> {
+        let rows = self.store.list_deployments().await?;
+        let book = Book::load(&self.store, None).await?;
+        let now = now_ms();
+        let mut drills = self.drills.lock().unwrap_or_else(|e| e.into_inner());
+        let drill = drills.get_mut(cluster);
+        let mut affected = Vec::new();
+        let names: Vec<String> = match &drill {
+            Some(d) => d.affected.clone(),
+            None => rows
+                .iter()
+                .filter(|r| r.observed.placements.iter().any(|p| p.cluster == cluster && p.desired > 0))
+                .map(|r| r.name.clone())
+                .collect(),
+        };
+        let mut recovered = drill.as_ref().map(|d| d.recovered.clone()).unwrap_or_default();
+        for name in names {
+            let Some(r) = rows.iter().find(|r| r.name == name) else { continue };
+            let elsewhere: i64 = r.observed.placements.iter().filter(|p| p.cluster != cluster).map(|p| p.ready).sum();
+            if drill.is_some() && down && !recovered.contains_key(&name) && elsewhere >= r.spec.replicas.max(1) as i64 {
+                recovered.insert(name.clone(), now);
+            }
+            affected.push(DrillDeployment {
+                name: name.clone(),
+                replicas: r.spec.replicas,
+                failover: book.failover(&r.spec.failover).cloned(),
+                placements: r.observed.placements.iter().map(|p| (p.cluster.clone(), p.desired, p.ready)).collect(),
+                recovered_at: recovered.get(&name).copied(),
+            });
+        }
+        let since = drill.as_ref().map(|d| d.since);
+        if let Some(d) = drill {
+            d.recovered = recovered;
+        }
+        Ok(DrillStatus { cluster: cluster.to_string(), available, down, since, now, affected })
+    }
+}
+
+#[async_trait]
+impl PoliciesService for PoliciesServiceImpl {
+    async fn list(&self) -> Result<Policies, AppError> {
+        let health = self.health().await;
+        let book = Book::load(&self.store, health.as_ref()).await?;
+        let rows = self.store.list_deployments().await?;
+        let view = |kind: PolicyKind, name: &str| {
+            let r = book.records.iter().find(|r| r.kind == kind && r.name == name).expect("loaded together");
+            (r.sync.clone(), book.used_by(kind, name, &rows), r.created_at, r.updated_at)
+        };
+        macro_rules! views {
+            ($list:expr, $kind:expr) => {
+                $list
+                    .iter()
+                    .map(|p| {
+                        let (sync, used_by, created_at, updated_at) = view($kind, &p.name);
+                        PolicyView { policy: p.clone(), sync, used_by, created_at, updated_at }
+                    })
+                    .collect()
+            };
+        }
+        Ok(Policies {
+            strategies: views!(book.strategies, PolicyKind::Strategy),
+            profiles: views!(book.profiles, PolicyKind::Profile),
+            failovers: views!(book.failovers, PolicyKind::Failover),
+            clusters: book.clusters.clone(),
+        })
+    }
+
+    async fn save_strategy(&self, actor: &SessionUser, p: PlacementStrategy, create: bool) -> Result<(), AppError> {
+        p.validate()?;
+        let book = Book::load(&self.store, None).await?;
+        if !p.default_profile.is_empty() && book.profile(&p.default_profile).is_none() {
+            return Err(AppError::field("default_profile", format!("no resource profile named {}", p.default_profile)));
+        }
+        for c in p.clusters.iter().chain(p.rules.iter().flat_map(|r| r.clusters.iter())) {
+            if !book.clusters.iter().any(|k| &k.name == c) {
+                let field = if p.clusters.contains(c) { "clusters" } else { "rules" };
+                return Err(AppError::field(field, format!("no registered cluster named {c}")));
+            }
+        }
+        let spec = serde_json::to_string(&p).map_err(|e| AppError::internal(e.to_string()))?;
+        self.save(actor, PolicyKind::Strategy, &p.name, spec, create).await?;
+        if p.is_default {
+            // One default: the others step down.
+            for other in book.strategies.iter().filter(|s| s.is_default && s.name != p.name) {
+                let mut o = other.clone();
+                o.is_default = false;
+                let spec = serde_json::to_string(&o).map_err(|e| AppError::internal(e.to_string()))?;
+                self.store.update_policy(PolicyKind::Strategy, &o.name, &spec, now_ms()).await?;
+            }
+        }
+        self.after_change().await;
+        Ok(())
+    }
+
+    async fn save_profile(&self, actor: &SessionUser, p: ResourceProfile, create: bool) -> Result<(), AppError> {
+        p.validate()?;
+        let spec = serde_json::to_string(&p).map_err(|e| AppError::internal(e.to_string()))?;
+        self.save(actor, PolicyKind::Profile, &p.name, spec, create).await?;
+        self.after_change().await;
+        Ok(())
+    }
+
+    async fn save_failover(&self, actor: &SessionUser, p: FailoverPolicy, create: bool) -> Result<(), AppError> {
+        p.validate()?;
+        let spec = serde_json::to_string(&p).map_err(|e| AppError::internal(e.to_string()))?;
+        self.save(actor, PolicyKind::Failover, &p.name, spec, create).await?;
+        self.after_change().await;
+        Ok(())
+    }
+
+    async fn delete(&self, actor: &SessionUser, kind: PolicyKind, name: &str) -> Result<(), AppError> {
+        let book = Book::load(&self.store, None).await?;
+        let rows = self.store.list_deployments().await?;
+        if !book.records.iter().any(|r| r.kind == kind && r.name == name) {
+            return Err(AppError::not_found(format!("no {} named {name}", kind.label())));
+        }
+        let users = book.used_by(kind, name, &rows);
+        if !users.is_empty() {
+            return Err(AppError::conflict(format!("{name} is in use by {}; change them first", users.join(", "))));
+        }
+        self.store.delete_policy(kind, name).await?;
+        tracing::info!(by = %actor.username, kind = kind.as_str(), policy = name, "policy deleted");
+        self.after_change().await;
+        Ok(())
+    }
+
+    async fn create_defaults(&self, actor: &SessionUser) -> Result<Vec<String>, AppError> {
+        let book = Book::load(&self.store, None).await?;
+        let (strategies, profiles, failovers) = default_set();
+        let has_default = book.default_strategy().is_some();
+        let mut created = Vec::new();
+        // Profiles first: strategies name them.
+        for p in profiles.into_iter().filter(|p| book.profile(&p.name).is_none()) {
+            let spec = serde_json::to_string(&p).map_err(|e| AppError::internal(e.to_string()))?;
+            self.save(actor, PolicyKind::Profile, &p.name, spec, true).await?;
+            created.push(format!("profile {}", p.name));
+        }
+        for mut s in strategies.into_iter().filter(|s| book.strategy(&s.name).is_none()) {
+            s.is_default &= !has_default;
+            let spec = serde_json::to_string(&s).map_err(|e| AppError::internal(e.to_string()))?;
+            self.save(actor, PolicyKind::Strategy, &s.name, spec, true).await?;
+            created.push(format!("strategy {}", s.name));
+        }
+        for f in failovers.into_iter().filter(|f| book.failover(&f.name).is_none()) {
+            let spec = serde_json::to_string(&f).map_err(|e| AppError::internal(e.to_string()))?;
+            self.save(actor, PolicyKind::Failover, &f.name, spec, true).await?;
+            created.push(format!("failover {}", f.name));
+        }
+        self.after_change().await;
+        Ok(created)
+    }
+
+    async fn preview(&self, mut spec: DeploySpec) -> Result<PlacementPlan, AppError> {
+        let health = self.health().await;
+        let book = Book::load(&self.store, health.as_ref()).await?;
+        if spec.strategy.is_empty() && spec.clusters.is_empty() {
+            spec.strategy = book.default_strategy().map(|s| s.name.clone()).unwrap_or_default();
+        }
+        Ok(book.resolve(&spec)?.plan)
+    }
+
+    async fn drill(&self, actor: &SessionUser, cluster: &str, down: bool) -> Result<DrillStatus, AppError> {
+        let Some((sim_name, _)) = self.sim_member(cluster).await? else {
+            return Err(AppError::conflict(
+                "failover drills switch members of the simulated hub; on a real hub, stop the member's API server or cordon it",
+            ));
+        };
+        let req = http::Request::post(format!("/sim/v1/clusters/{sim_name}"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&json!({"down": down})).unwrap_or_default())
+            .map_err(|e| AppError::internal(e.to_string()))?;
+        self.hub.raw(req).await?;
+        if down {
+            let rows = self.store.list_deployments().await?;
+            let affected = rows
+                .iter()
+                .filter(|r| r.observed.placements.iter().any(|p| p.cluster == cluster && p.desired > 0))
+                .map(|r| r.name.clone())
+                .collect();
+            self.drills.lock().unwrap_or_else(|e| e.into_inner()).entry(cluster.to_string()).or_insert(Drill {
+                since: now_ms(),
+                affected,
+                recovered: BTreeMap::new(),
+            });
+        } else {
+            self.drills.lock().unwrap_or_else(|e| e.into_inner()).remove(cluster);
+        }
+        tracing::info!(by = %actor.username, cluster, down, "failover drill");
+        self.drill_view(cluster, true, down).await
+    }
+
+    async fn drill_status(&self, cluster: &str) -> Result<DrillStatus, AppError> {
+        let member = self.sim_member(cluster).await.unwrap_or(None);
+        let (available, down) = match &member {
+            Some((_, down)) => (true, *down),
+            None => (false, false),
+        };
+        self.drill_view(cluster, available, down).await
+    }
+}
