@@ -3,7 +3,7 @@
 //! happens when it cannot fit or the hub fails.
 mod common;
 
-use common::fleet::{detail, hub, member, register, running, spec, wait_for};
+use common::fleet::{detail, hub, hub_failing, member, register, running, spec, wait_for};
 use common::{call, login, Hmas};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
@@ -258,18 +258,6 @@ async fn a_deployment_that_fits_no_gpu_stays_pending_with_the_reason() {
     assert!(d["events"].as_array().unwrap().iter().any(|e| e["reason"] == "FailedScheduling"), "{}", d["events"]);
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert_eq!(detail(&admin, &h, "llama-3-1-70b-instruct").await["deployment"]["phase"], "pending");
-}
-
-/// The hub's own fault control: every API request answers 503 while `on`.
-async fn hub_failing(h: &Hmas, on: bool) {
-    let hub = hub(h).await;
-    let body = serde_json::to_vec(&json!({"errorPerMille": if on { 1000 } else { 0 }})).unwrap();
-    let req = http::Request::post("/sim/v1/clusters/karmada-apiserver")
-        .header("content-type", "application/json")
-        .body(body)
-        .unwrap();
-    let v: Value = hub.kube().request(req).await.unwrap();
-    assert_eq!(v["errorPerMille"], if on { 1000 } else { 0 }, "{v}");
 }
 
 #[tokio::test]

@@ -3,7 +3,7 @@
 //! balancing over two clusters and skipping one that died; the official `openai` package.
 mod common;
 
-use common::fleet::{hub, register, running, spec, wait_for};
+use common::fleet::{hub, register, running, sim_cluster, spec, wait_for};
 use common::{call, login, Hmas};
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -52,18 +52,6 @@ async fn routed(h: &Hmas, key: &str, model: &str) {
         assert!(start.elapsed() < Duration::from_secs(20), "{model} never routed: {v}");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-}
-
-async fn sim_cluster(h: &Hmas, name: &str, change: Option<Value>) -> Value {
-    let hub = hub(h).await;
-    let req = match change {
-        Some(c) => http::Request::post(format!("/sim/v1/clusters/{name}"))
-            .header("content-type", "application/json")
-            .body(serde_json::to_vec(&c).unwrap())
-            .unwrap(),
-        None => http::Request::get(format!("/sim/v1/clusters/{name}")).body(Vec::new()).unwrap(),
-    };
-    hub.kube().request(req).await.unwrap()
 }
 
 fn error_code(v: &Value) -> &str {

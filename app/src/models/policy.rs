@@ -1097,7 +1097,13 @@ pub fn plan_placement(
         }
         let gpus = spec.gpus_per_replica as i64;
         if gpus > 0 && c.max_gpus_per_node < gpus {
-            no(format!("largest node has {} GPUs; a replica needs {gpus}", c.max_gpus_per_node), &mut reasons);
+            let why = format!("largest node has {} GPUs; a replica needs {gpus}", c.max_gpus_per_node);
+            if strategy.is_some() {
+                no(why, &mut reasons);
+            } else {
+                // Clusters named by the operator are used as named; the replicas will wait.
+                reasons.push(format!("{why}: replicas will stay Pending"));
+            }
         }
         if gpus > 0 && !gpu_type.is_empty() {
             let want = gpu_type.to_ascii_lowercase();

@@ -131,14 +131,8 @@ impl DeploymentsServiceImpl {
     async fn settle(&self, spec: &mut DeploySpec) -> Result<(), AppError> {
         let book = Book::load(&self.store, None).await?;
         if spec.strategy.is_empty() && spec.clusters.is_empty() {
-            match book.default_strategy() {
-                Some(d) => spec.strategy = d.name.clone(),
-                None => {
-                    return Err(AppError::field(
-                        "clusters",
-                        "choose at least one cluster (there is no default placement strategy)",
-                    ))
-                }
+            if let Some(d) = book.default_strategy() {
+                spec.strategy = d.name.clone();
             }
         }
         spec.validate()?;

@@ -351,7 +351,7 @@ impl PoliciesServiceImpl {
             http::Request::get("/sim/v1/clusters").body(Vec::new()).map_err(|e| AppError::internal(e.to_string()))?;
         let Some(list) = self.hub.raw(req).await? else { return Ok(None) };
         let endpoint = record.api_endpoint.trim_end_matches('/');
-        Ok(list
+        Ok(list["clusters"]
             .as_array()
             .into_iter()
             .flatten()
@@ -532,11 +532,12 @@ impl PoliciesService for PoliciesServiceImpl {
             .map_err(|e| AppError::internal(e.to_string()))?;
         self.hub.raw(req).await?;
         if down {
-            let rows = self.store.list_deployments().await?;
-            let affected = rows
-                .iter()
-                .filter(|r| r.observed.placements.iter().any(|p| p.cluster == cluster && p.desired > 0))
-                .map(|r| r.name.clone())
+            // What the hub has scheduled there now (the observer's copy may be seconds old).
+            let affected = crate::hub::deploy::schedules(&self.hub)
+                .await?
+                .into_iter()
+                .filter(|(_, placed)| placed.iter().any(|(c, n)| c == cluster && *n > 0))
+                .map(|(name, _)| name)
                 .collect();
             self.drills.lock().unwrap_or_else(|e| e.into_inner()).entry(cluster.to_string()).or_insert(Drill {
                 since: now_ms(),

@@ -70,3 +70,22 @@ pub async fn wait_for(
 pub fn running(d: &Value) -> bool {
     d["deployment"]["phase"] == "running" && !d["deployment"]["endpoints"].as_array().unwrap().is_empty()
 }
+
+/// The simulated hub's fault controls for one cluster: read them, or change them.
+pub async fn sim_cluster(h: &Hmas, name: &str, change: Option<Value>) -> Value {
+    let hub = hub(h).await;
+    let req = match change {
+        Some(c) => http::Request::post(format!("/sim/v1/clusters/{name}"))
+            .header("content-type", "application/json")
+            .body(serde_json::to_vec(&c).unwrap())
+            .unwrap(),
+        None => http::Request::get(format!("/sim/v1/clusters/{name}")).body(Vec::new()).unwrap(),
+    };
+    hub.kube().request(req).await.unwrap()
+}
+
+/// The hub's own fault control: every API request answers 503 while `on`.
+pub async fn hub_failing(h: &Hmas, on: bool) {
+    let v = sim_cluster(h, "karmada-apiserver", Some(json!({"errorPerMille": if on { 1000 } else { 0 }}))).await;
+    assert_eq!(v["errorPerMille"], if on { 1000 } else { 0 }, "{v}");
+}

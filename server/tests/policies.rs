@@ -1,0 +1,300 @@
+//! Policies end to end through a real `hmas` and its simulated hub: the default set, sync status,
+//! edits reaching the hub, drift put back, an outage healed, deletion blocked while in use,
+//! deployments placed by strategy as the preview said, and the failover drill.
+mod common;
+
+use common::fleet::{detail, hub, hub_failing, member, register, running, wait_for};
+use common::{call, login, Hmas};
+use k8s_openapi::api::apps::v1::Deployment;
+use serde_json::{json, Value};
+use server::hub::karmada::{OverridePolicy, PropagationPolicy};
+use server::hub::KubeClient;
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+const PW: &str = "admin-password-1";
+const NS: &str = "hmas-serving";
+
+async fn eventually<T, F: Future<Output = Option<T>>>(secs: u64, what: &str, mut f: impl FnMut() -> F) -> T {
+    let start = Instant::now();
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(start.elapsed() < Duration::from_secs(secs), "{what} did not happen within {secs} s");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+async fn policies(c: &reqwest::Client, h: &Hmas) -> Value {
+    let (s, v) = call(c, h, "/api/policies/list", json!({})).await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+fn find<'a>(p: &'a Value, list: &str, name: &str) -> &'a Value {
+    p[list].as_array().unwrap().iter().find(|x| x["policy"]["name"] == name).unwrap_or_else(|| panic!("{name} in {p}"))
+}
+
+async fn all_in_sync(c: &reqwest::Client, h: &Hmas) -> Value {
+    eventually(20, "every policy in sync", || async {
+        let p = policies(c, h).await;
+        let all: Vec<&Value> =
+            ["strategies", "profiles", "failovers"].iter().flat_map(|k| p[*k].as_array().unwrap().iter()).collect();
+        all.iter().all(|x| x["sync"]["state"] == "in_sync").then_some(p.clone())
+    })
+    .await
+}
+
+async fn op_cpu(hub: &KubeClient, name: &str) -> Option<Value> {
+    let op: OverridePolicy = hub.get(Some(NS), name).await.unwrap()?;
+    let v = serde_json::to_value(&op.spec).unwrap();
+    v["overrideRules"][0]["overriders"]["plaintext"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["path"].as_str().unwrap().ends_with("/requests/cpu"))
+        .map(|o| o["value"].clone())
+}
+
+#[tokio::test]
+async fn policies_sync_heal_drift_survive_an_outage_and_place_deployments() {
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+    register(&admin, &h, "gpu-hpc", "a").await;
+    let hub = hub(&h).await;
+
+    // Empty, then the default set in one call; a second call creates nothing.
+    let p = policies(&admin, &h).await;
+    assert_eq!(p["strategies"].as_array().unwrap().len(), 0);
+    let (s, created) = call(&admin, &h, "/api/policies/defaults", json!({})).await;
+    assert_eq!(s, 200, "{created}");
+    assert_eq!(created.as_array().unwrap().len(), 7, "{created}");
+    assert_eq!(call(&admin, &h, "/api/policies/defaults", json!({})).await.1, json!([]));
+    let p = all_in_sync(&admin, &h).await;
+    assert_eq!(find(&p, "strategies", "auto-by-model-size")["policy"]["is_default"], true);
+    assert!(find(&p, "profiles", "general-1gpu")["used_by"]
+        .as_array()
+        .unwrap()
+        .contains(&json!("strategy auto-by-model-size")));
+    for name in ["profile-a100-nvlink-4gpu", "profile-general-1gpu", "profile-shared-gpu-be"] {
+        assert!(hub.get::<OverridePolicy>(Some(NS), name).await.unwrap().is_some(), "{name}");
+    }
+
+    // Bad input names the field and changes nothing.
+    let bad = json!({"profile": {"name": "mig-nvlink", "zone": "a", "gpus": 1, "mig_profile": "1g.10gb", "nvlink": true}, "create": true});
+    let (s, v) = call(&admin, &h, "/api/policies/profile/save", bad).await;
+    assert_eq!(s, 400, "{v}");
+    assert!(v["fields"]["mig_profile"].as_str().unwrap().contains("NVLink"), "{v}");
+    let bad = json!({"failover": {"name": "f", "enabled": true, "toleration_seconds": 30, "purge_mode": "Never", "grace_period_seconds": 60}, "create": true});
+    let (s, v) = call(&admin, &h, "/api/policies/failover/save", bad).await;
+    assert_eq!((s, v["fields"]["grace_period_seconds"].is_string()), (400, true), "{v}");
+    let dup = json!({"failover": {"name": "standard-failover", "enabled": true, "toleration_seconds": 30, "purge_mode": "Immediately"}, "create": true});
+    assert_eq!(call(&admin, &h, "/api/policies/failover/save", dup).await.0, 409);
+    assert_eq!(policies(&admin, &h).await["profiles"].as_array().unwrap().len(), 3);
+
+    // Viewers see policies; only admins change them.
+    let (s, _) = call(
+        &admin,
+        &h,
+        "/api/users/create",
+        json!({"username": "viewer", "role": "user", "password": "viewer-password-1"}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let viewer = login(&h, "viewer", "viewer-password-1").await;
+    assert_eq!(call(&viewer, &h, "/api/policies/list", json!({})).await.0, 200);
+    assert_eq!(call(&viewer, &h, "/api/policies/defaults", json!({})).await.0, 403);
+
+    // The preview: a 1.3 GB model goes to Zone B by rule 2 of the default strategy.
+    let spec = json!({"model": "llama3.2:1b", "runtime": "ollama", "replicas": 1, "gpus_per_replica": 1,
+                      "failover": "standard-failover"});
+    let (s, plan) = call(&admin, &h, "/api/deployments/preview", json!({"spec": spec.clone()})).await;
+    assert_eq!(s, 200, "{plan}");
+    assert_eq!(plan["strategy"], "auto-by-model-size");
+    assert_eq!(plan["clusters"], json!(["gpu-general"]), "{plan}");
+    assert!(plan["rule"].as_str().unwrap().starts_with("rule 2"), "{plan}");
+    let hpc = plan["candidates"].as_array().unwrap().iter().find(|c| c["cluster"] == "gpu-hpc").unwrap();
+    assert!(hpc["reasons"][0].as_str().unwrap().contains("wants Zone B"), "{hpc}");
+    let (s, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": spec})).await;
+    assert_eq!(s, 200, "{v}");
+    let name = v["name"].as_str().unwrap().to_string();
+    let (d, _) = wait_for(&admin, &h, &name, 60, running).await;
+    assert_eq!(d["spec"]["strategy"], "auto-by-model-size", "the default is written down");
+    let placed: Vec<&str> = d["placements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|p| p["ready"].as_i64() > Some(0))
+        .map(|p| p["cluster"].as_str().unwrap())
+        .collect();
+    assert_eq!(placed, ["gpu-general"], "landed where the preview said");
+
+    // The hub: the template carries its profile, the policy the strategy's placement and failover.
+    let dep: Deployment = hub.get(Some(NS), &name).await.unwrap().unwrap();
+    assert_eq!(dep.metadata.labels.unwrap()["hmas.io/resource-profile"], "general-1gpu");
+    let pp: PropagationPolicy = hub.get(Some(NS), &name).await.unwrap().unwrap();
+    let ppv = serde_json::to_value(&pp.spec).unwrap();
+    assert_eq!(ppv["placement"]["clusterAffinity"]["clusterNames"], json!(["gpu-general"]));
+    assert_eq!(ppv["placement"]["replicaScheduling"]["weightPreference"]["dynamicWeight"], "AvailableReplicas");
+    assert_eq!(ppv["failover"]["application"]["decisionConditions"]["tolerationSeconds"], 300);
+
+    // An edit reaches the hub and, through the OverridePolicy, the member's copy.
+    let mut general = find(&policies(&admin, &h).await, "profiles", "general-1gpu")["policy"].clone();
+    general["cpu"] = json!(6.0);
+    let (s, v) = call(&admin, &h, "/api/policies/profile/save", json!({"profile": general})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(op_cpu(&hub, "profile-general-1gpu").await, Some(json!("6")));
+    let m = member(&h, "gpu-general").await;
+    eventually(15, "the member's copy has 6 CPUs", || async {
+        let d: Deployment = m.get(Some(NS), &name).await.unwrap()?;
+        let c = &d.spec?.template.spec?.containers[0];
+        (c.resources.as_ref()?.requests.as_ref()?.get("cpu")?.0 == "6").then_some(())
+    })
+    .await;
+
+    // Drift: hand edits on the hub are put back.
+    let mut op: OverridePolicy = hub.get(Some(NS), "profile-general-1gpu").await.unwrap().unwrap();
+    op.spec.override_rules[0].overriders.plaintext.retain(|o| !o.path.ends_with("/requests/cpu"));
+    op.metadata.managed_fields = None;
+    hub.replace(&op).await.unwrap();
+    assert_eq!(op_cpu(&hub, "profile-general-1gpu").await, None);
+    eventually(15, "the OverridePolicy healed", || async {
+        op_cpu(&hub, "profile-general-1gpu").await.filter(|v| v == "6")
+    })
+    .await;
+    hub.delete::<OverridePolicy>(Some(NS), "profile-shared-gpu-be").await.unwrap();
+    eventually(15, "the deleted OverridePolicy back", || async {
+        hub.get::<OverridePolicy>(Some(NS), "profile-shared-gpu-be").await.unwrap()
+    })
+    .await;
+    let mut pp: PropagationPolicy = hub.get(Some(NS), &name).await.unwrap().unwrap();
+    pp.spec.placement.cluster_affinity.as_mut().unwrap().cluster_names = vec!["gpu-hpc".into()];
+    pp.metadata.managed_fields = None;
+    hub.replace(&pp).await.unwrap();
+    eventually(15, "the PropagationPolicy healed", || async {
+        let pp: PropagationPolicy = hub.get(Some(NS), &name).await.unwrap()?;
+        (pp.spec.placement.cluster_affinity?.cluster_names == ["gpu-general"]).then_some(())
+    })
+    .await;
+
+    // Deleting what is in use is refused and names the users; unused policies go, hub objects too.
+    let (s, v) =
+        call(&admin, &h, "/api/policies/delete", json!({"kind": "strategy", "name": "auto-by-model-size"})).await;
+    assert_eq!(s, 409, "{v}");
+    assert!(v["message"].as_str().unwrap().contains(&format!("deployment {name}")), "{v}");
+    let (s, v) = call(&admin, &h, "/api/policies/delete", json!({"kind": "profile", "name": "a100-nvlink-4gpu"})).await;
+    assert_eq!(s, 409, "{v}");
+    assert!(v["message"].as_str().unwrap().contains("strategy performance-zone-a"), "{v}");
+    assert_eq!(
+        call(&admin, &h, "/api/policies/delete", json!({"kind": "strategy", "name": "performance-zone-a"})).await.0,
+        200
+    );
+    assert_eq!(
+        call(&admin, &h, "/api/policies/delete", json!({"kind": "profile", "name": "a100-nvlink-4gpu"})).await.0,
+        200
+    );
+    assert!(hub.get::<OverridePolicy>(Some(NS), "profile-a100-nvlink-4gpu").await.unwrap().is_none());
+
+    // Hub outage: the change is kept, the status says why it is not on the hub, then it heals.
+    hub_failing(&h, true).await;
+    let mut f = find(&policies(&admin, &h).await, "failovers", "standard-failover")["policy"].clone();
+    f["toleration_seconds"] = json!(120);
+    assert_eq!(call(&admin, &h, "/api/policies/failover/save", json!({"failover": f})).await.0, 200);
+    eventually(15, "an error status", || async {
+        let p = policies(&admin, &h).await;
+        let s = &find(&p, "failovers", "standard-failover")["sync"];
+        (s["state"] == "error" && s["message"].as_str().unwrap().contains("hub unreachable")).then_some(())
+    })
+    .await;
+    hub_failing(&h, false).await;
+    all_in_sync(&admin, &h).await;
+    let pp: PropagationPolicy = hub.get(Some(NS), &name).await.unwrap().unwrap();
+    let ppv = serde_json::to_value(&pp.spec).unwrap();
+    assert_eq!(ppv["failover"]["application"]["decisionConditions"]["tolerationSeconds"], 120, "{ppv}");
+    assert_eq!(ppv["placement"]["clusterTolerations"][0]["tolerationSeconds"], 120, "{ppv}");
+    assert_eq!(detail(&admin, &h, &name).await["deployment"]["phase"], "running");
+}
+
+#[tokio::test]
+async fn failover_drill_moves_the_instance_after_its_toleration() {
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+    register(&admin, &h, "edge-cpu", "b").await;
+    let toleration = 5;
+    let strategy = json!({"name": "two-sites", "mode": "manual", "target": "names", "clusters": ["gpu-general", "edge-cpu"],
+                          "replica_mode": "aggregated"});
+    assert_eq!(
+        call(&admin, &h, "/api/policies/strategy/save", json!({"strategy": strategy, "create": true})).await.0,
+        200
+    );
+    let failover =
+        json!({"name": "fast", "enabled": true, "toleration_seconds": toleration, "purge_mode": "Immediately"});
+    assert_eq!(
+        call(&admin, &h, "/api/policies/failover/save", json!({"failover": failover, "create": true})).await.0,
+        200
+    );
+    let spec = json!({"model": "llama3.2:1b", "runtime": "ollama", "replicas": 1, "gpus_per_replica": 0,
+                      "strategy": "two-sites", "failover": "fast"});
+    let (_, plan) = call(&admin, &h, "/api/deployments/preview", json!({"spec": spec.clone()})).await;
+    let landing = plan["candidates"].as_array().unwrap().iter().find(|c| c["replicas"] == 1).unwrap()["cluster"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(plan["clusters"].as_array().unwrap().len(), 2, "{plan}");
+    let (s, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": spec})).await;
+    assert_eq!(s, 200, "{v}");
+    let name = v["name"].as_str().unwrap().to_string();
+    let ready_on = |d: &Value| -> Vec<String> {
+        d["placements"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| p["ready"].as_i64() > Some(0))
+            .map(|p| p["cluster"].as_str().unwrap().to_string())
+            .collect()
+    };
+    let (d, _) = wait_for(&admin, &h, &name, 60, running).await;
+    assert_eq!(ready_on(&d), [landing.clone()], "landed where the preview said");
+    let other = if landing == "edge-cpu" { "gpu-general" } else { "edge-cpu" };
+
+    // A viewer cannot switch clusters off.
+    let (s, v) = call(&admin, &h, "/api/policies/drill", json!({})).await;
+    assert!(s >= 400, "{v}");
+    let started = Instant::now();
+    let (s, drill) = call(&admin, &h, "/api/clusters/drill", json!({"name": landing, "down": true})).await;
+    assert_eq!(s, 200, "{drill}");
+    assert_eq!(drill["down"], true);
+    assert_eq!(drill["affected"][0]["name"], name.as_str(), "{drill}");
+    let (d, _) = wait_for(&admin, &h, &name, 90, |d| ready_on(d) == [other.to_string()]).await;
+    let moved = started.elapsed().as_secs_f64();
+    let endpoint = d["deployment"]["endpoints"][0].as_str().unwrap().to_string();
+    let r = reqwest::Client::new()
+        .post(format!("{endpoint}/v1/chat/completions"))
+        .json(&json!({"model": "llama3.2:1b", "messages": [{"role": "user", "content": "hi"}]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200, "served from {other}");
+    println!("failover drill: toleration {toleration} s, served again from {other} after {moved:.1} s");
+    assert!(moved >= toleration as f64, "moved before the toleration ran out: {moved:.1} s");
+    assert!(moved < toleration as f64 + 30.0, "took {moved:.1} s");
+    // The drill notes the recovery from the observer's copy, so within a few seconds.
+    let status = eventually(10, "the drill recording the recovery", || async {
+        let (_, s) = call(&admin, &h, "/api/clusters/drill-status", json!({"name": landing})).await;
+        s["affected"][0]["recovered_at"].as_i64().map(|_| s)
+    })
+    .await;
+    let recovered = status["affected"][0]["recovered_at"].as_i64().unwrap();
+    assert!(recovered >= status["since"].as_i64().unwrap() + toleration * 1000, "{status}");
+    assert_eq!(status["affected"][0]["failover"]["toleration_seconds"], toleration);
+    let (s, back) = call(&admin, &h, "/api/clusters/drill", json!({"name": landing, "down": false})).await;
+    assert_eq!((s, back["down"].as_bool()), (200, Some(false)), "{back}");
+    eventually(20, "the cluster ready again", || async {
+        let (_, list) = call(&admin, &h, "/api/clusters/list", json!({})).await;
+        list.as_array().unwrap().iter().any(|c| c["name"] == landing.as_str() && c["phase"] == "ready").then_some(())
+    })
+    .await;
+}
