@@ -52,7 +52,7 @@ pub fn App() -> impl IntoView {
                     <Route path=path!("clusters/:name") view=pages::cluster_detail::ClusterDetailPage/>
                     <Route path=path!("deployments") view=pages::deployments::DeploymentsPage/>
                     <Route path=path!("deployments/:name") view=pages::deployment_detail::DeploymentDetailPage/>
-                    <Route path=path!("policies") view=pages::placeholder::PoliciesPage/>
+                    <Route path=path!("policies") view=pages::policies::PoliciesPage/>
                     <Route path=path!("playground") view=pages::playground::PlaygroundPage/>
                     <Route path=path!("keys") view=pages::keys::KeysPage/>
                     <Route path=path!("users") view=pages::users::UsersPage/>

@@ -54,9 +54,9 @@ test('deploy llama3.2:1b on Ollama and a vLLM model, watch them come up, ask the
   assert.equal(await page.inputValue('#f-name'), 'llama3-2-1b');
   // Nothing chosen yet: the form says where the problem is, and nothing is sent.
   await page.click('[role=dialog] button[type=submit]');
-  await page.waitForSelector('[role=dialog] .field-error:has-text("choose at least one cluster")');
+  await page.waitForSelector('[role=dialog] .field-error:has-text("at least one cluster")');
   await page.check('[data-cluster="gpu-general"]');
-  await page.waitForSelector('[role=dialog] .field-error:has-text("choose at least one cluster")', { state: 'detached' });
+  await page.waitForSelector('[role=dialog] .field-error:has-text("at least one cluster")', { state: 'detached' });
   assert.match(await page.textContent('[data-testid=command-preview]'), /ollama serve/);
   await shot(page, 'deploy-sheet-ollama');
   await page.click('[role=dialog] button[type=submit]');

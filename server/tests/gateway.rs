@@ -3,7 +3,7 @@
 //! balancing over two clusters and skipping one that died; the official `openai` package.
 mod common;
 
-use common::fleet::{hub, register, running, sim_cluster, spec, wait_for};
+use common::fleet::{register, running, sim_cluster, spec, wait_for};
 use common::{call, login, Hmas};
 use futures::StreamExt;
 use serde_json::{json, Value};

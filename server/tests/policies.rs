@@ -257,7 +257,7 @@ async fn failover_drill_moves_the_instance_after_its_toleration() {
             .collect()
     };
     let (d, _) = wait_for(&admin, &h, &name, 60, running).await;
-    assert_eq!(ready_on(&d), [landing.clone()], "landed where the preview said");
+    assert_eq!(ready_on(&d), std::slice::from_ref(&landing), "landed where the preview said");
     let other = if landing == "edge-cpu" { "gpu-general" } else { "edge-cpu" };
 
     // A viewer cannot switch clusters off.

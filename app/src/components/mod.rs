@@ -10,3 +10,4 @@ pub mod layout;
 pub mod poll;
 pub mod route;
 pub mod time;
+pub mod timeline;

@@ -1,5 +1,6 @@
 //! One cluster: facts, nodes and GPUs, hub conditions, recent events, and release.
 use crate::api::clusters::{get_cluster, ReleaseCluster};
+use crate::api::policies::{drill_status, RunDrill};
 use crate::components::dialog::Dialog;
 use crate::components::events::EventsCard;
 use crate::components::feedback::{error_fallback, ErrorBanner, SkeletonRows};
@@ -8,8 +9,10 @@ use crate::components::layout::PageHeader;
 use crate::components::poll::use_tick;
 use crate::components::route::use_route_param;
 use crate::components::time::format_utc;
+use crate::components::timeline::FailoverTimeline;
 use crate::error::AppError;
 use crate::models::cluster::ClusterDetail;
+use crate::models::policy::{seconds_label, DrillDeployment, FailoverPolicy};
 use crate::pages::clusters::{can, phase_class};
 use leptos::prelude::*;
 use leptos_meta::Title;
@@ -36,6 +39,7 @@ pub fn ClusterDetailPage() -> impl IntoView {
                 })}
             </ErrorBoundary>
         </Transition>
+        <DrillCard name=Signal::derive(name)/>
         // Outside the refreshing view, so what is typed into it survives the next poll.
         {move || last.get().map(|(name, display, workloads)| view! {
             <ReleaseDialog name display workloads open=release_open/>
@@ -182,5 +186,97 @@ fn ReleaseDialog(name: String, display: String, workloads: Vec<String>, open: Rw
                 </div>
             </div>
         </Dialog>
+    }
+}
+
+/// The failover drill: on the simulated hub, take this cluster down and watch its workloads move
+/// per their failover policy; then bring it back.
+#[component]
+fn DrillCard(name: Signal<String>) -> impl IntoView {
+    let tick = use_tick(Duration::from_secs(1));
+    let action = ServerAction::<RunDrill>::new();
+    let status = Resource::new(move || (name.get(), tick.get(), action.version().get()), |(n, _, _)| drill_status(n));
+    let may = can("/api/clusters/drill");
+    let confirm_open = RwSignal::new(false);
+    view! {
+        <Transition fallback=|| ()>
+            {move || status.get().and_then(|r| r.ok()).filter(|s| s.available).map(|s| {
+                let elapsed = s.since.map(|since| (s.now - since) as f64 / 1000.0);
+                let down = s.down;
+                let affected = s.affected.clone();
+                let since = s.since;
+                view! {
+                    <section class="card drill" data-testid="drill">
+                        <header class="policy-head">
+                            <h2 class="card-title">"Failover drill"</h2>
+                            {down.then(|| view! { <span class="badge danger" data-testid="drill-down">{match elapsed {
+                                Some(e) => format!("Down for {}", seconds_label(e as u32)),
+                                None => "Down".to_string(),
+                            }}</span> })}
+                        </header>
+                        <p class="muted small">"Cuts this simulated cluster off as a network failure would. The hub marks it NotReady; each deployment on it moves after its failover policy's toleration and serves from another cluster its strategy allows."</p>
+                        {move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBanner error=e/> })}
+                        <Show when=move || may.get()>
+                            {if down {
+                                view! { <button class="button primary" type="button" data-testid="drill-up" disabled=move || action.pending().get()
+                                    on:click=move |_| { action.dispatch(RunDrill { name: name.get_untracked(), down: false }); }>"Bring the cluster back"</button> }.into_any()
+                            } else {
+                                view! { <button class="button danger" type="button" data-testid="drill-start" on:click=move |_| confirm_open.set(true)>"Take the cluster down…"</button> }.into_any()
+                            }}
+                        </Show>
+                        {if affected.is_empty() {
+                            view! { <p class="muted">"No deployment runs here now: nothing would move."</p> }.into_any()
+                        } else {
+                            view! {
+                                <div>
+                                    <h3 class="small muted">{if since.is_some() { "Affected deployments" } else { "Deployments that would move" }}</h3>
+                                    {affected.into_iter().map(|a| view! { <DrillRow a since elapsed cluster=name.get_untracked()/> }).collect_view()}
+                                </div>
+                            }.into_any()
+                        }}
+                    </section>
+                }
+            })}
+        </Transition>
+        <Dialog title="Take the cluster down?" open=confirm_open>
+            <p>"The simulated cluster "<strong>{move || name.get()}</strong>" stops answering. Its workloads move per their failover policies. Bring it back from this page when you are done."</p>
+            <div class="form-actions">
+                <button class="button" type="button" on:click=move |_| confirm_open.set(false)>"Cancel"</button>
+                <button class="button danger-solid" type="button" data-testid="drill-confirm" autofocus
+                    on:click=move |_| { confirm_open.set(false); action.dispatch(RunDrill { name: name.get_untracked(), down: true }); }>"Take it down"</button>
+            </div>
+        </Dialog>
+    }
+}
+
+#[component]
+fn DrillRow(a: DrillDeployment, since: Option<i64>, elapsed: Option<f64>, cluster: String) -> impl IntoView {
+    let (policy, named) = match a.failover.clone() {
+        Some(f) => (f, true),
+        // Karmada's defaults when a deployment names no policy.
+        None => (FailoverPolicy { name: "hub default".into(), ..Default::default() }, false),
+    };
+    let recovered = a.recovered_at.zip(since).map(|(r, s)| (r - s) as f64 / 1000.0);
+    let serving: Vec<String> =
+        a.placements.iter().filter(|(c, _, ready)| *c != cluster && *ready > 0).map(|(c, _, _)| c.clone()).collect();
+    let status = match (recovered, since) {
+        (Some(r), _) => format!("Serving again from {} after {}", serving.join(", "), seconds_label(r.round() as u32)),
+        (None, Some(_)) => format!("Waiting: toleration {}", seconds_label(policy.toleration_seconds)),
+        (None, None) => format!("Would move after {}", seconds_label(policy.toleration_seconds)),
+    };
+    view! {
+        <div class="drill-row" data-testid="drill-row" data-deployment=a.name.clone() data-recovered=recovered.is_some().to_string()>
+            <div class="policy-head">
+                <a href=format!("/deployments/{}", a.name)><strong>{a.name.clone()}</strong></a>
+                <span class=if recovered.is_some() { "badge ok" } else { "badge warn" }>{status}</span>
+            </div>
+            <div class="drill-places">
+                {a.placements.iter().map(|(c, want, ready)| view! {
+                    <span class="chip static">{format!("{c}: {ready}/{want} ready")}</span>
+                }).collect_view()}
+                <span class="muted">{if named { format!("policy {}", policy.name) } else { "no failover policy: hub default 300 s".into() }}</span>
+            </div>
+            <FailoverTimeline policy=Signal::stored(policy) now=Signal::stored(elapsed) recovered=Signal::stored(recovered)/>
+        </div>
     }
 }

@@ -1,5 +1,6 @@
 //! Model deployments: a live, searchable list, and the deploy sheet.
 use crate::api::deployments::{deploy_options, list_deployments, CreateDeployment};
+use crate::api::policies::{list_policies, preview_placement};
 use crate::components::dialog::Dialog;
 use crate::components::feedback::{error_fallback, EmptyState, SkeletonRows};
 use crate::components::form::{FormError, TextField};
@@ -195,6 +196,29 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
     let image = RwSignal::new(String::new());
     let cache = RwSignal::new(true);
     let preload = RwSignal::new(false);
+    let strategy = RwSignal::new(String::new());
+    let profile = RwSignal::new(String::new());
+    let failover = RwSignal::new(String::new());
+    let policies = Resource::new(
+        move || open.get(),
+        |o| async move {
+            if o {
+                list_policies().await.map(Some)
+            } else {
+                Ok(None)
+            }
+        },
+    );
+    // The default strategy is chosen for the operator, visibly, when the form opens.
+    Effect::new(move |_| {
+        if let Some(Ok(Some(p))) = policies.get() {
+            strategy.set(
+                p.strategies.iter().find(|s| s.policy.is_default).map(|s| s.policy.name.clone()).unwrap_or_default(),
+            );
+            profile.set(String::new());
+            failover.set(String::new());
+        }
+    });
     let local_error = RwSignal::new(None::<AppError>);
     let error = Signal::derive(move || local_error.get().or_else(|| action.value().get().and_then(|r| r.err())));
     let navigate = use_navigate();
@@ -231,10 +255,19 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
         settings: settings.get().into_iter().filter(|(_, v)| !v.trim().is_empty()).collect(),
         extra_args: DeploySpec::split_args(&extra.get()),
         cache: CacheSettings { enabled: cache.get(), preload: preload.get() && cache.get(), ..Default::default() },
-        strategy: String::new(),
-        profile: String::new(),
-        failover: String::new(),
+        strategy: strategy.get(),
+        profile: profile.get(),
+        failover: failover.get(),
     };
+    let plan = Resource::new(
+        move || open.get().then(spec),
+        |s| async move {
+            match s {
+                Some(s) if !s.model.trim().is_empty() => preview_placement(s).await.map(Some),
+                _ => Ok(None),
+            }
+        },
+    );
     let preview = Signal::derive(move || {
         let s = spec();
         command_line(&container_plan(
@@ -318,8 +351,56 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
                     <TextField name="replicas" label="Replicas" kind="number" value=replicas error/>
                     <TextField name="gpus_per_replica" label="GPUs per replica" kind="number" value=gpus error/>
                 </div>
+                <div class="form-row">
+                    <div class="field" class:has-error=move || field_error("strategy").get().is_some()>
+                        <label for="f-strategy">"Placement strategy"</label>
+                        <select id="f-strategy" data-testid="strategy" on:change=move |ev| strategy.set(event_target_value(&ev))>
+                            <option value="" selected=move || strategy.get().is_empty()>"Choose clusters myself"</option>
+                            {move || policies.get().and_then(|r| r.ok()).flatten().map(|p| p.strategies.into_iter().map(|v| {
+                                let n = v.policy.name.clone();
+                                let label = if v.policy.is_default { format!("{n} (default)") } else { n.clone() };
+                                view! { <option value=n.clone() selected=move || strategy.get() == n>{label}</option> }
+                            }).collect_view())}
+                        </select>
+                        <small class="field-error" role="alert">{move || field_error("strategy").get()}</small>
+                    </div>
+                    <div class="field" class:has-error=move || field_error("profile").get().is_some()>
+                        <label for="f-profile">"Resource profile"</label>
+                        <select id="f-profile" data-testid="profile" on:change=move |ev| {
+                            let v = event_target_value(&ev);
+                            // A profile's GPU count is where the form starts from.
+                            if let Some(Ok(Some(p))) = policies.get_untracked() {
+                                if let Some(g) = p.profiles.iter().find(|x| x.policy.name == v).map(|x| x.policy.gpus) {
+                                    gpus.set(g.max(if runtime.get_untracked().preset().cpu_capable { 0 } else { 1 }).to_string());
+                                }
+                            }
+                            profile.set(v);
+                        }>
+                            <option value="" selected=move || profile.get().is_empty()>{move || {
+                                let def = policies.get().and_then(|r| r.ok()).flatten().and_then(|p| p.strategies.into_iter().find(|s| s.policy.name == strategy.get()).map(|s| s.policy.default_profile)).unwrap_or_default();
+                                if def.is_empty() { "None".to_string() } else { format!("Strategy default ({def})") }
+                            }}</option>
+                            {move || policies.get().and_then(|r| r.ok()).flatten().map(|p| p.profiles.into_iter().map(|v| {
+                                let n = v.policy.name.clone();
+                                view! { <option value=n.clone() selected=move || profile.get() == n>{format!("{} · {}", v.policy.name, v.policy.summary())}</option> }
+                            }).collect_view())}
+                        </select>
+                        <small class="field-error" role="alert">{move || field_error("profile").get()}</small>
+                    </div>
+                    <div class="field" class:has-error=move || field_error("failover").get().is_some()>
+                        <label for="f-failover">"Failover"</label>
+                        <select id="f-failover" data-testid="failover" on:change=move |ev| failover.set(event_target_value(&ev))>
+                            <option value="" selected=move || failover.get().is_empty()>"Hub default (300 s)"</option>
+                            {move || policies.get().and_then(|r| r.ok()).flatten().map(|p| p.failovers.into_iter().map(|v| {
+                                let n = v.policy.name.clone();
+                                view! { <option value=n.clone() selected=move || failover.get() == n>{n.clone()}</option> }
+                            }).collect_view())}
+                        </select>
+                        <small class="field-error" role="alert">{move || field_error("failover").get()}</small>
+                    </div>
+                </div>
                 <fieldset class="field" class:has-error=move || field_error("clusters").get().is_some()>
-                    <legend class="label">"Clusters"</legend>
+                    <legend class="label">{move || if strategy.get().is_empty() { "Clusters" } else { "Limit to clusters (optional)" }}</legend>
                     <Suspense fallback=|| view! { <SkeletonRows rows=1/> }>
                         {move || options.get().map(|r| match r {
                             Ok(Some(o)) if !o.clusters.is_empty() => o.clusters.into_iter().map(|(c, label, g)| {
@@ -344,6 +425,32 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
                     </Suspense>
                     <small class="field-error" role="alert">{move || field_error("clusters").get()}</small>
                 </fieldset>
+                <div class="field">
+                    <span class="label">"Where it would run"</span>
+                    <div class="preview" data-testid="placement-preview" aria-live="polite">
+                        <Transition fallback=|| view! { <SkeletonRows rows=2/> }>
+                            {move || plan.get().map(|r| match r {
+                                Ok(Some(p)) => view! {
+                                    <div class="preview-summary" data-testid="preview-summary">{p.summary.clone()}</div>
+                                    <small class="muted">{format!("Model ~{:.1} GB · {}", p.model_size_gb, p.replica_mode.label())}
+                                        {(!p.profile.is_empty()).then(|| format!(" · profile {}", p.profile))}</small>
+                                    <ul class="candidates">
+                                        {p.candidates.into_iter().map(|c| view! {
+                                            <li class=if c.eligible { "yes" } else { "no" } data-candidate=c.cluster.clone() data-replicas=c.replicas>
+                                                <span class="mark" aria-hidden="true">{if c.eligible { "✓" } else { "✗" }}</span>
+                                                <strong>{c.cluster.clone()}</strong>
+                                                <span>{c.reasons.join("; ")}</span>
+                                                <span class="nowrap">{(c.replicas > 0).then(|| format!("×{}", c.replicas))}</span>
+                                            </li>
+                                        }).collect_view()}
+                                    </ul>
+                                }.into_any(),
+                                Ok(None) => view! { <span class="muted">"Choose a model to see where it would go."</span> }.into_any(),
+                                Err(e) => view! { <span class="field-error">{e.message}</span> }.into_any(),
+                            })}
+                        </Transition>
+                    </div>
+                </div>
                 <details class="advanced">
                     <summary>{move || format!("Advanced settings for {}", runtime.get().preset().label)}</summary>
                     <div class="form-grid">

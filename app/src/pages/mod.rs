@@ -6,7 +6,7 @@ pub mod keys;
 pub mod login;
 pub mod not_found;
 pub mod overview;
-pub mod placeholder;
 pub mod playground;
+pub mod policies;
 pub mod shell;
 pub mod users;

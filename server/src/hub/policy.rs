@@ -343,7 +343,8 @@ mod tests {
     fn placement_table() {
         let f = FailoverPolicy { name: "f".into(), toleration_seconds: 30, ..Default::default() };
         let off = FailoverPolicy { enabled: false, ..f.clone() };
-        let cases: Vec<(&str, PlacementPlan, Option<PlacementStrategy>, Option<&FailoverPolicy>, Value)> = vec![
+        type Case<'a> = (&'a str, PlacementPlan, Option<PlacementStrategy>, Option<&'a FailoverPolicy>, Value);
+        let cases: Vec<Case> = vec![
             (
                 "duplicated, no failover policy",
                 plan(&["a"], ReplicaMode::Duplicated),
