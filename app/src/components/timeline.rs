@@ -83,20 +83,26 @@ pub fn FailoverTimeline(
         });
         let labels = (!mini).then(|| {
             let y_top = bar_y - 10.0;
-            let y_bottom = bar_y + bar_h + 30.0;
+            let y_under = bar_y + bar_h + 22.0;
             view! {
                 <text x=x(0.0) y=y_top class="tl-label">"Failure"</text>
-                <text x=x(t / 2.0) y=bar_y + bar_h - 4.0 class="tl-in" text-anchor="middle">{format!("tolerate {}", span_label(t))}</text>
-                <text x=x(t) y=y_top class="tl-label" text-anchor="middle">{match p.purge_mode {
-                    PurgeMode::Immediately => "Evict · reschedule",
-                    PurgeMode::Graciously => "Reschedule (old copy kept)",
-                    PurgeMode::Never => "Reschedule (old copy never removed)",
-                }}</text>
                 <text x=x(healthy) y=y_top class="tl-label" text-anchor="end">{format!("Healthy elsewhere ~{}", span_label(healthy))}</text>
-                {(grace_end > 0.0).then(|| view! {
-                    <text x=x(grace_end) y=y_bottom class="tl-sub" text-anchor="end">{format!("grace period ends {}", span_label(grace_end))}</text>
+                {(x(t) - x(0.0) > 70.0).then(|| view! {
+                    <text x=x(t / 2.0) y=bar_y + bar_h - 4.0 class="tl-in" text-anchor="middle">{format!("tolerate {}", span_label(t))}</text>
                 })}
-                <text x=x(t + restart / 2.0) y=y_bottom - 14.0 class="tl-sub" text-anchor="middle">{format!("~{} to start", span_label(restart))}</text>
+                <text x=x(t) y=y_under class="tl-sub">{format!(
+                    "{} at {} · ~{} to start elsewhere",
+                    match p.purge_mode {
+                        PurgeMode::Immediately => "Evicted and rescheduled",
+                        PurgeMode::Graciously => "Rescheduled (old copy kept)",
+                        PurgeMode::Never => "Rescheduled (old copy never removed)",
+                    },
+                    span_label(t),
+                    span_label(restart)
+                )}</text>
+                {(grace_end > 0.0).then(|| view! {
+                    <text x=x(grace_end) y=y_under + 16.0 class="tl-sub" text-anchor="end">{format!("grace period ends {}", span_label(grace_end))}</text>
+                })}
             }
         });
         let now_line = now.map(|n| {
