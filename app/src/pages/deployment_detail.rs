@@ -130,6 +130,18 @@ fn Detail(
                     <div><dt>"Runtime"</dt><dd>{v.runtime.preset().label}</dd></div>
                     <div><dt>"Replicas"</dt><dd>{format!("{} ready of {}{}", v.ready_replicas, v.replicas, if stopped { " (stopped)" } else { "" })}</dd></div>
                     <div><dt>"GPUs"</dt><dd>{if v.gpus_per_replica == 0 { "none (CPU)".to_string() } else { format!("{} per replica", v.gpus_per_replica) }}</dd></div>
+                    <div><dt>"Placement"</dt><dd data-testid="placement">{if spec.strategy.is_empty() {
+                        format!("clusters {}", spec.clusters.join(", "))
+                    } else {
+                        let mut s = format!("strategy {}", spec.strategy);
+                        if !spec.clusters.is_empty() { s.push_str(&format!(" within {}", spec.clusters.join(", "))); }
+                        s
+                    }}</dd></div>
+                    <div><dt>"Policies"</dt><dd>{format!(
+                        "profile {} · failover {}",
+                        if spec.profile.is_empty() { "from the strategy" } else { spec.profile.as_str() },
+                        if spec.failover.is_empty() { "hub default (300 s)" } else { spec.failover.as_str() }
+                    )}</dd></div>
                     <div><dt>"Model cache"</dt><dd>{d.cache_volume.clone().map(|c| view! { <code>{c}</code> }.into_any()).unwrap_or_else(|| "off".into_any())}</dd></div>
                     <div><dt>"Created"</dt><dd>{format!("{} by {}", format_utc(v.created_at), v.created_by)}</dd></div>
                 </dl>
