@@ -431,6 +431,31 @@ fn live_error<T: Clone + Send + Sync + 'static>(
     })
 }
 
+/// A sheet starts clean each time it opens.
+fn reset_when_opened(
+    open: RwSignal<bool>,
+    touched: RwSignal<bool>,
+    result: MappedSignal<Option<Result<(), AppError>>>,
+) {
+    Effect::new(move |_| {
+        if open.get() {
+            touched.set(false);
+            result.set(None);
+        }
+    });
+}
+
+/// A sheet closes once its save went through, and the list reloads.
+fn close_when_saved(open: RwSignal<bool>, result: MappedSignal<Option<Result<(), AppError>>>, saved: Callback<()>) {
+    Effect::new(move |_| {
+        if let Some(Ok(())) = result.get() {
+            open.set(false);
+            result.set(None);
+            saved.run(());
+        }
+    });
+}
+
 #[component]
 fn StrategySheet(
     open: RwSignal<bool>,
@@ -485,13 +510,7 @@ fn StrategySheet(
         };
         local.or_else(|| server.get())
     });
-    Effect::new(move |_| {
-        if let Some(Ok(())) = action.value().get() {
-            open.set(false);
-            action.value().set(None);
-            saved.run(());
-        }
-    });
+    close_when_saved(open, action.value(), saved);
     let submit = move || {
         let s = current();
         let create = creating.get_untracked();
@@ -750,12 +769,7 @@ fn ProfileSheet(
 ) -> impl IntoView {
     let action = ServerAction::<SaveProfile>::new();
     let touched = RwSignal::new(false);
-    Effect::new(move |_| {
-        if open.get() {
-            touched.set(false);
-            action.value().set(None);
-        }
-    });
+    reset_when_opened(open, touched, action.value());
     let server = Signal::derive(move || action.value().get().and_then(|r| r.err()));
     let error = live_error(draft, touched, server, move |p: &ResourceProfile| {
         p.validate()?;
@@ -766,13 +780,7 @@ fn ProfileSheet(
         }
         Ok(())
     });
-    Effect::new(move |_| {
-        if let Some(Ok(())) = action.value().get() {
-            open.set(false);
-            action.value().set(None);
-            saved.run(());
-        }
-    });
+    close_when_saved(open, action.value(), saved);
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
         touched.set(true);
@@ -924,13 +932,7 @@ fn FailoverSheet(
         }
         Ok(())
     });
-    Effect::new(move |_| {
-        if let Some(Ok(())) = action.value().get() {
-            open.set(false);
-            action.value().set(None);
-            saved.run(());
-        }
-    });
+    close_when_saved(open, action.value(), saved);
     let submit = move || {
         action.dispatch(SaveFailover { failover: draft.get_untracked(), create: creating.get_untracked() });
     };

@@ -312,9 +312,10 @@ impl PoliciesServiceImpl {
         actor: &SessionUser,
         kind: PolicyKind,
         name: &str,
-        spec: String,
+        policy: &(impl serde::Serialize + Sync),
         create: bool,
     ) -> Result<(), AppError> {
+        let spec = serde_json::to_string(policy).map_err(|e| AppError::internal(e.to_string()))?;
         let now = now_ms();
         if create {
             self.store
@@ -438,8 +439,7 @@ impl PoliciesService for PoliciesServiceImpl {
                 return Err(AppError::field(field, format!("no registered cluster named {c}")));
             }
         }
-        let spec = serde_json::to_string(&p).map_err(|e| AppError::internal(e.to_string()))?;
-        self.save(actor, PolicyKind::Strategy, &p.name, spec, create).await?;
+        self.save(actor, PolicyKind::Strategy, &p.name, &p, create).await?;
         if p.is_default {
             // One default: the others step down.
             for other in book.strategies.iter().filter(|s| s.is_default && s.name != p.name) {
@@ -455,16 +455,14 @@ impl PoliciesService for PoliciesServiceImpl {
 
     async fn save_profile(&self, actor: &SessionUser, p: ResourceProfile, create: bool) -> Result<(), AppError> {
         p.validate()?;
-        let spec = serde_json::to_string(&p).map_err(|e| AppError::internal(e.to_string()))?;
-        self.save(actor, PolicyKind::Profile, &p.name, spec, create).await?;
+        self.save(actor, PolicyKind::Profile, &p.name, &p, create).await?;
         self.after_change().await;
         Ok(())
     }
 
     async fn save_failover(&self, actor: &SessionUser, p: FailoverPolicy, create: bool) -> Result<(), AppError> {
         p.validate()?;
-        let spec = serde_json::to_string(&p).map_err(|e| AppError::internal(e.to_string()))?;
-        self.save(actor, PolicyKind::Failover, &p.name, spec, create).await?;
+        self.save(actor, PolicyKind::Failover, &p.name, &p, create).await?;
         self.after_change().await;
         Ok(())
     }
@@ -492,19 +490,16 @@ impl PoliciesService for PoliciesServiceImpl {
         let mut created = Vec::new();
         // Profiles first: strategies name them.
         for p in profiles.into_iter().filter(|p| book.profile(&p.name).is_none()) {
-            let spec = serde_json::to_string(&p).map_err(|e| AppError::internal(e.to_string()))?;
-            self.save(actor, PolicyKind::Profile, &p.name, spec, true).await?;
+            self.save(actor, PolicyKind::Profile, &p.name, &p, true).await?;
             created.push(format!("profile {}", p.name));
         }
         for mut s in strategies.into_iter().filter(|s| book.strategy(&s.name).is_none()) {
             s.is_default &= !has_default;
-            let spec = serde_json::to_string(&s).map_err(|e| AppError::internal(e.to_string()))?;
-            self.save(actor, PolicyKind::Strategy, &s.name, spec, true).await?;
+            self.save(actor, PolicyKind::Strategy, &s.name, &s, true).await?;
             created.push(format!("strategy {}", s.name));
         }
         for f in failovers.into_iter().filter(|f| book.failover(&f.name).is_none()) {
-            let spec = serde_json::to_string(&f).map_err(|e| AppError::internal(e.to_string()))?;
-            self.save(actor, PolicyKind::Failover, &f.name, spec, true).await?;
+            self.save(actor, PolicyKind::Failover, &f.name, &f, true).await?;
             created.push(format!("failover {}", f.name));
         }
         self.after_change().await;
