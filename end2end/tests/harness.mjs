@@ -77,6 +77,10 @@ export async function hydrated(page) {
 }
 
 export async function shot(page, name) {
+  // A sheet sliding in would be caught half transparent.
+  await page.evaluate(() => Promise.all(document.getAnimations()
+    .filter((a) => a.effect?.getComputedTiming().iterations !== Infinity)
+    .map((a) => a.finished)));
   await page.screenshot({ path: join(artifacts, `${name}.png`), fullPage: true });
 }
 

@@ -182,7 +182,8 @@ impl DeploymentsServiceImpl {
     }
 
     /// Whether the hub's policy and template still say what the database implies (a policy
-    /// changed, or someone edited the hub by hand); if not, applies the row again.
+    /// changed, or someone edited the hub by hand); if not, applies the row again. `false`: not
+    /// in step and busy with another change.
     pub async fn converge(&self, r: &DeploymentRecord, book: &Book) -> Result<bool, AppError> {
         let objs = Self::render_row(r, book, &[])?;
         let pp = self.hub.get::<PropagationPolicy>(Some(SERVING_NS), &r.name).await?;
@@ -196,9 +197,10 @@ impl DeploymentsServiceImpl {
             _ => false,
         };
         if in_step {
-            return Ok(false);
+            return Ok(true);
         }
         let lock = self.lock_for(&r.name);
+        // Busy with a change of its own: not in step yet, the next pass looks again.
         let Ok(_g) = lock.try_lock() else { return Ok(false) };
         tracing::info!(deployment = %r.name, "hub policy differs from the database; applying again");
         self.apply_and_record(r).await?;

@@ -193,7 +193,15 @@ pub struct PoliciesServiceImpl {
     drills: Arc<Mutex<BTreeMap<String, Drill>>>,
 }
 
-type Outcome = BTreeMap<(PolicyKind, String), Result<String, String>>;
+/// What a pass found for one policy.
+enum Check {
+    InStep(String),
+    /// A deployment using it is busy with a change of its own; the next pass decides.
+    Busy(String),
+    Failed(String),
+}
+
+type Outcome = BTreeMap<(PolicyKind, String), Check>;
 
 impl PoliciesServiceImpl {
     pub fn new(store: Store, hub: KubeClient, deployments: DeploymentsServiceImpl) -> Self {
@@ -216,7 +224,7 @@ impl PoliciesServiceImpl {
             Err(e) => {
                 let why = format!("hub unreachable: {e}");
                 for r in &book.records {
-                    outcome.insert((r.kind, r.name.clone()), Err(why.clone()));
+                    outcome.insert((r.kind, r.name.clone()), Check::Failed(why.clone()));
                 }
                 return self.record(&book, &rows, outcome).await;
             }
@@ -228,9 +236,15 @@ impl PoliciesServiceImpl {
                 if name.is_empty() {
                     return;
                 }
-                let entry = outcome.entry((kind, name.to_string())).or_insert(Ok(String::new()));
-                if let (Err(e), Ok(_)) = (&result, &entry) {
-                    *entry = Err(format!("deployment {}: {}", r.name, e.message));
+                let entry = outcome.entry((kind, name.to_string())).or_insert(Check::InStep(String::new()));
+                match (&result, &entry) {
+                    (Err(e), Check::InStep(_) | Check::Busy(_)) => {
+                        *entry = Check::Failed(format!("deployment {}: {}", r.name, e.message))
+                    }
+                    (Ok(false), Check::InStep(_)) => {
+                        *entry = Check::Busy(format!("deployment {} is being changed", r.name))
+                    }
+                    _ => {}
                 }
             };
             note(PolicyKind::Strategy, &r.spec.strategy);
@@ -260,14 +274,14 @@ impl PoliciesServiceImpl {
                 )
             });
             let result = if in_step {
-                Ok(format!("OverridePolicy {name} in step"))
+                Check::InStep(format!("OverridePolicy {name} in step"))
             } else {
                 if current.is_some() {
                     tracing::info!(profile = %p.name, "OverridePolicy differs from the database; applying again");
                 }
                 match self.hub.apply(&desired).await {
-                    Ok(_) => Ok(format!("OverridePolicy {name} applied")),
-                    Err(e) => Err(format!("could not apply OverridePolicy {name}: {e}")),
+                    Ok(_) => Check::InStep(format!("OverridePolicy {name} applied")),
+                    Err(e) => Check::Failed(format!("could not apply OverridePolicy {name}: {e}")),
                 }
             };
             out.insert((PolicyKind::Profile, p.name.clone()), result);
@@ -287,8 +301,9 @@ impl PoliciesServiceImpl {
         for r in &book.records {
             let users = book.used_by(r.kind, &r.name, rows).iter().filter(|u| u.starts_with("deployment")).count();
             let (state, message) = match outcome.get(&(r.kind, r.name.clone())) {
-                Some(Err(e)) => (SyncState::Error, e.clone()),
-                Some(Ok(m)) if r.kind == PolicyKind::Profile => (SyncState::InSync, m.clone()),
+                Some(Check::Failed(e)) => (SyncState::Error, e.clone()),
+                Some(Check::Busy(m)) => (SyncState::Pending, m.clone()),
+                Some(Check::InStep(m)) if r.kind == PolicyKind::Profile => (SyncState::InSync, m.clone()),
                 _ if users == 0 => (SyncState::InSync, "not used by any deployment".to_string()),
                 _ => (SyncState::InSync, format!("{users} deployment(s) in step")),
             };
