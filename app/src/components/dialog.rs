@@ -4,12 +4,13 @@ use leptos::prelude::*;
 /// A modal dialog. Escape or the backdrop closes it; focus starts on its first `autofocus` field.
 #[component]
 pub fn Dialog(
-    #[prop(into)] title: String,
+    /// A signal, so one dialog can be "New …" or "Edit …" as it opens.
+    #[prop(into)]
+    title: Signal<String>,
     open: RwSignal<bool>,
     children: ChildrenFn,
     #[prop(into, optional)] class: String,
 ) -> impl IntoView {
-    let title = StoredValue::new(title);
     let class = StoredValue::new(class);
     // On the window, not the dialog: focus may have left it (a button disabled while pending).
     Effect::new(move |_| {
@@ -27,10 +28,10 @@ pub fn Dialog(
                 class=move || format!("dialog {}", class.get_value())
                 role="dialog"
                 aria-modal="true"
-                aria-label=title.get_value()
+                aria-label=move || title.get()
             >
                 <header class="dialog-header">
-                    <h2>{title.get_value()}</h2>
+                    <h2>{move || title.get()}</h2>
                     <button class="icon-button" type="button" aria-label="Close" on:click=move |_| open.set(false)>
                         "×"
                     </button>

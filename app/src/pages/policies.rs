@@ -561,16 +561,9 @@ fn StrategySheet(
         touched.set(true);
         draft.update(|d| f(d));
     };
-    let title = move || {
-        if creating.get() {
-            "New placement strategy".to_string()
-        } else {
-            format!("Edit {}", draft.with_untracked(|d| d.name.clone()))
-        }
-    };
 
     view! {
-        <Dialog title=Signal::derive(title).get_untracked() open class="sheet">
+        <Dialog title=Signal::derive(move || if creating.get() { "New placement strategy".to_string() } else { format!("Edit strategy {}", draft.with_untracked(|d| d.name.clone())) }) open class="sheet">
             <form class="form" on:submit=on_submit novalidate on:input=move |_| touched.set(true) data-testid="strategy-form">
                 <FormError error/>
                 <Field label="Name" id="s-name" message=msg(error, "name") hint="Lowercase letters, digits and '-'; cannot be changed later.">
@@ -815,7 +808,7 @@ fn ProfileSheet(
         }
     };
     view! {
-        <Dialog title=if creating.get_untracked() { "Resource profile" } else { "Edit resource profile" } open class="sheet">
+        <Dialog title=Signal::derive(move || if creating.get() { "New resource profile".to_string() } else { format!("Edit profile {}", draft.with_untracked(|d| d.name.clone())) }) open class="sheet">
             <form class="form" on:submit=on_submit novalidate data-testid="profile-form">
                 <FormError error/>
                 <Field label="Name" id="p-name" message=msg(error, "name")>
@@ -969,7 +962,7 @@ fn FailoverSheet(
     };
     let seconds = |s: u32| if s == u32::MAX { String::new() } else { seconds_label(s) };
     view! {
-        <Dialog title=if creating.get_untracked() { "Failover policy" } else { "Edit failover policy" } open class="sheet">
+        <Dialog title=Signal::derive(move || if creating.get() { "New failover policy".to_string() } else { format!("Edit failover policy {}", draft.with_untracked(|d| d.name.clone())) }) open class="sheet">
             <form class="form" on:submit=on_submit novalidate data-testid="failover-form">
                 <FormError error/>
                 <Field label="Name" id="f-name" message=msg(error, "name")>
