@@ -703,6 +703,19 @@ impl ResourceProfile {
         f.into_result()
     }
 
+    /// Whether a deployment can take this profile: MIG slices and shared GPUs replace the
+    /// deployment's GPUs, so a CPU-only deployment has none to replace.
+    pub fn fits(&self, gpus_per_replica: u32) -> Result<(), String> {
+        if gpus_per_replica == 0 && (!self.mig_profile.is_empty() || self.gpu_sharing) {
+            return Err(format!(
+                "{} hands out {}; the deployment asks for no GPUs",
+                self.name,
+                if self.gpu_sharing { "shared GPUs" } else { "MIG slices" }
+            ));
+        }
+        Ok(())
+    }
+
     /// `1 × A100 · 32 GiB · 8 CPU`.
     pub fn summary(&self) -> String {
         let gpu = if !self.mig_profile.is_empty() {
@@ -1363,6 +1376,7 @@ mod tests {
         assert!(b.remarks().iter().any(|r| r.severity == Severity::Info && r.field == "overcommit"));
         b.scheduler = Scheduler::Default;
         assert!(b.validate().unwrap_err().field_error("qos").is_some());
+        assert!(p.fits(0).unwrap_err().contains("MIG") && p.fits(1).is_ok() && b.fits(0).is_ok());
         let zone_mix = ResourceProfile { name: "z".into(), zone: ZoneClass::B, nvlink: true, ..Default::default() };
         assert!(zone_mix.validate().unwrap_err().field_error("zone").is_some());
     }

@@ -132,7 +132,10 @@ impl Book {
         let profile = match self.profile_of(spec) {
             "" => None,
             n => match self.profile(n) {
-                Some(p) => Some(p),
+                Some(p) => {
+                    p.fits(spec.gpus_per_replica).map_err(|e| AppError::field("profile", e))?;
+                    Some(p)
+                }
                 None if spec.profile.is_empty() => None,
                 None => return Err(AppError::field("profile", format!("no resource profile named {n}"))),
             },
