@@ -161,8 +161,9 @@ async fn publish_routes(store: &Store, gateway: &Gateway) {
     }
 }
 
-/// Policies follow the database: on every change and every few seconds, so hand-made drift on
-/// the hub is put back and an outage heals when the hub returns.
+/// Policies and deployments' hub objects follow the database: on every change and every few
+/// seconds, so hand-made drift or a hub that lost its state is put back and an outage heals when
+/// the hub returns.
 async fn reconcile_policies(policies: PoliciesServiceImpl) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -177,15 +178,13 @@ async fn reconcile_policies(policies: PoliciesServiceImpl) {
 async fn reconcile_deployments(deployments: DeploymentsServiceImpl, gateway: Gateway) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut n: u64 = 0;
     loop {
         tick.tick().await;
-        match deployments.reconcile(n.is_multiple_of(5)).await {
+        match deployments.reconcile().await {
             Ok(rows) => gateway.set_routes(route_specs(&rows)),
             // The gateway keeps routing to what was last seen.
             Err(e) => tracing::debug!(error = %e, "deployment reconcile skipped"),
         }
-        n += 1;
     }
 }
 

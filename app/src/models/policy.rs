@@ -939,6 +939,14 @@ pub struct ClusterFacts {
     pub mig: bool,
 }
 
+/// Every GPU product the clusters report, once each, sorted.
+pub fn gpu_products(clusters: &[ClusterFacts]) -> Vec<String> {
+    let mut all: Vec<String> = clusters.iter().flat_map(|c| c.gpu_products.iter().cloned()).collect();
+    all.sort();
+    all.dedup();
+    all
+}
+
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Policies {
     pub strategies: Vec<PolicyView<PlacementStrategy>>,
@@ -972,6 +980,17 @@ pub struct PlacementPlan {
     pub candidates: Vec<Candidate>,
     pub replica_mode: ReplicaMode,
     pub summary: String,
+}
+
+impl Policies {
+    /// Whether a policy of this kind and name exists (names are unique per kind).
+    pub fn has(&self, kind: PolicyKind, name: &str) -> bool {
+        match kind {
+            PolicyKind::Strategy => self.strategies.iter().any(|v| v.policy.name == name),
+            PolicyKind::Profile => self.profiles.iter().any(|v| v.policy.name == name),
+            PolicyKind::Failover => self.failovers.iter().any(|v| v.policy.name == name),
+        }
+    }
 }
 
 impl PlacementPlan {

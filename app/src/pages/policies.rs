@@ -13,9 +13,10 @@ use crate::components::timeline::FailoverTimeline;
 use crate::error::AppError;
 use crate::models::cluster::ZoneClass;
 use crate::models::policy::{
-    labels_text, parse_labels, seconds_label, ClusterFacts, ConflictResolution, FailoverPolicy, PlacementMode,
-    PlacementRule, PlacementStrategy, Policies, PolicyKind, PolicyView, PurgeMode, QosClass, ReplicaMode,
-    ResourceProfile, RuleField, RuleOp, Scheduler, Severity, SyncState, SyncStatus, TargetKind, MIG_PROFILES,
+    gpu_products, labels_text, parse_labels, seconds_label, ClusterFacts, ConflictResolution, FailoverPolicy,
+    PlacementMode, PlacementRule, PlacementStrategy, Policies, PolicyKind, PolicyView, PurgeMode, QosClass,
+    ReplicaMode, ResourceProfile, RuleField, RuleOp, Scheduler, Severity, SyncState, SyncStatus, TargetKind,
+    MIG_PROFILES,
 };
 use crate::models::runtime::RuntimeKind;
 use crate::pages::clusters::can;
@@ -23,13 +24,6 @@ use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
 use leptos_meta::Title;
 use std::time::Duration;
-
-#[derive(Clone, Copy, PartialEq)]
-enum Tab {
-    Strategies,
-    Profiles,
-    Failover,
-}
 
 /// A confirmation asked before a consequential save.
 #[derive(Clone)]
@@ -50,7 +44,7 @@ pub fn PoliciesPage() -> impl IntoView {
         |_| list_policies(),
     );
     let admin = can("/api/policies/defaults");
-    let tab = RwSignal::new(Tab::Strategies);
+    let tab = RwSignal::new(PolicyKind::Strategy);
 
     let strategy_open = RwSignal::new(false);
     let strategy_draft = RwSignal::new(PlacementStrategy::default());
@@ -71,15 +65,15 @@ pub fn PoliciesPage() -> impl IntoView {
     let new_policy = move |_| {
         creating.set(true);
         match tab.get_untracked() {
-            Tab::Strategies => {
+            PolicyKind::Strategy => {
                 strategy_draft.set(PlacementStrategy::default());
                 strategy_open.set(true);
             }
-            Tab::Profiles => {
-                profile_draft.set(ResourceProfile { name: String::new(), ..Default::default() });
+            PolicyKind::Profile => {
+                profile_draft.set(ResourceProfile::default());
                 profile_open.set(true);
             }
-            Tab::Failover => {
+            PolicyKind::Failover => {
                 failover_draft.set(FailoverPolicy::default());
                 failover_open.set(true);
             }
@@ -110,14 +104,16 @@ pub fn PoliciesPage() -> impl IntoView {
         }
     });
     let ask_delete = Callback::new(move |t: (PolicyKind, String, Vec<String>)| delete_target.set(Some(t)));
-    let count = move |t: Tab| {
-        latest.get().map(|p| match t {
-            Tab::Strategies => p.strategies.len(),
-            Tab::Profiles => p.profiles.len(),
-            Tab::Failover => p.failovers.len(),
+    let count = move |t: PolicyKind| {
+        latest.with(|l| {
+            l.as_ref().map(|p| match t {
+                PolicyKind::Strategy => p.strategies.len(),
+                PolicyKind::Profile => p.profiles.len(),
+                PolicyKind::Failover => p.failovers.len(),
+            })
         })
     };
-    let tab_button = move |t: Tab, label: &'static str, id: &'static str| {
+    let tab_button = move |t: PolicyKind, label: &'static str, id: &'static str| {
         view! {
             <button class="tab" type="button" role="tab" id=format!("tab-{id}") aria-controls="policy-panel"
                 aria-selected=move || (tab.get() == t).to_string() on:click=move |_| tab.set(t)>
@@ -138,9 +134,9 @@ pub fn PoliciesPage() -> impl IntoView {
                 </button>
                 <button class="button primary" type="button" on:click=new_policy>
                     {move || match tab.get() {
-                        Tab::Strategies => "New strategy",
-                        Tab::Profiles => "New profile",
-                        Tab::Failover => "New failover policy",
+                        PolicyKind::Strategy => "New strategy",
+                        PolicyKind::Profile => "New profile",
+                        PolicyKind::Failover => "New failover policy",
                     }}
                 </button>
             </Show>
@@ -152,7 +148,7 @@ pub fn PoliciesPage() -> impl IntoView {
         {move || defaults.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBanner error=e/> })}
         <div class="tabs" role="tablist" aria-label="Policy kinds"
             on:keydown=move |ev| {
-                let order = [Tab::Strategies, Tab::Profiles, Tab::Failover];
+                let order = PolicyKind::ALL;
                 let i = order.iter().position(|t| *t == tab.get_untracked()).unwrap_or(0);
                 match ev.key().as_str() {
                     "ArrowRight" => tab.set(order[(i + 1) % 3]),
@@ -160,9 +156,9 @@ pub fn PoliciesPage() -> impl IntoView {
                     _ => {}
                 }
             }>
-            {tab_button(Tab::Strategies, "Placement strategies", "strategies")}
-            {tab_button(Tab::Profiles, "Resource profiles", "profiles")}
-            {tab_button(Tab::Failover, "Failover", "failover")}
+            {tab_button(PolicyKind::Strategy, "Placement strategies", "strategies")}
+            {tab_button(PolicyKind::Profile, "Resource profiles", "profiles")}
+            {tab_button(PolicyKind::Failover, "Failover", "failover")}
         </div>
         <div id="policy-panel" role="tabpanel" class="tab-panel">
             <Transition fallback=|| view! { <div class="card"><SkeletonRows rows=3/></div> }>
@@ -182,11 +178,11 @@ pub fn PoliciesPage() -> impl IntoView {
                                     </EmptyState>
                                 </div>
                             }.into_any(),
-                            Tab::Strategies => list_or_empty(p.strategies.is_empty(), "No placement strategies", "A strategy chooses clusters for a deployment: by name, by label, or by rules on the model.",
+                            PolicyKind::Strategy => list_or_empty(p.strategies.is_empty(), "No placement strategies", "A strategy chooses clusters for a deployment: by name, by label, or by rules on the model.",
                                 p.strategies.into_iter().map(|v| view! { <StrategyCard v admin=is_admin edit ask_delete/> }).collect_view().into_any()),
-                            Tab::Profiles => list_or_empty(p.profiles.is_empty(), "No resource profiles", "A profile gives a deployment's pods their resources and scheduler settings.",
+                            PolicyKind::Profile => list_or_empty(p.profiles.is_empty(), "No resource profiles", "A profile gives a deployment's pods their resources and scheduler settings.",
                                 p.profiles.into_iter().map(|v| view! { <ProfileCard v admin=is_admin edit ask_delete/> }).collect_view().into_any()),
-                            Tab::Failover => list_or_empty(p.failovers.is_empty(), "No failover policies", "Without one, a workload on a failed cluster moves after the hub's default of 300 s.",
+                            PolicyKind::Failover => list_or_empty(p.failovers.is_empty(), "No failover policies", "Without one, a workload on a failed cluster moves after the hub's default of 300 s.",
                                 p.failovers.into_iter().map(|v| view! { <FailoverCard v admin=is_admin edit ask_delete/> }).collect_view().into_any()),
                         };
                         Ok::<_, AppError>(body)
@@ -419,16 +415,67 @@ fn parse_u32(v: &str) -> u32 {
 }
 
 /// The error the form shows: the server's answer, else what the rules say once something was typed.
-fn live_error<T: Clone + Send + Sync + 'static>(
-    draft: RwSignal<T>,
+fn live_error<T>(
+    current: impl Fn() -> T + Send + Sync + 'static,
     touched: RwSignal<bool>,
     server: Signal<Option<AppError>>,
     check: impl Fn(&T) -> Result<(), AppError> + Send + Sync + 'static,
 ) -> Signal<Option<AppError>> {
     Signal::derive(move || {
-        let local = if touched.get() { draft.with(|d| check(d).err()) } else { None };
+        let local = if touched.get() { check(&current()).err() } else { None };
         local.or_else(|| server.get())
     })
+}
+
+/// A new policy needs a name its kind does not have yet (the server refuses it too).
+fn free_name(
+    latest: RwSignal<Option<Policies>>,
+    creating: RwSignal<bool>,
+    kind: PolicyKind,
+    name: &str,
+) -> Result<(), AppError> {
+    if creating.get() && latest.with(|l| l.as_ref().is_some_and(|p| p.has(kind, name))) {
+        return Err(AppError::field("name", format!("a {} with this name exists", kind.label())));
+    }
+    Ok(())
+}
+
+/// Name (fixed once created) and description, first on every sheet.
+#[component]
+fn NameFields(
+    prefix: &'static str,
+    /// The values the sheet opened with.
+    name: String,
+    description: String,
+    error: Signal<Option<AppError>>,
+    creating: RwSignal<bool>,
+    set_name: Callback<String>,
+    set_description: Callback<String>,
+) -> impl IntoView {
+    let (name_id, desc_id) = (format!("{prefix}-name"), format!("{prefix}-desc"));
+    view! {
+        <Field label="Name" id=name_id.clone() message=msg(error, "name") hint="Lowercase letters, digits and '-'; cannot be changed later.">
+            <input id=name_id autofocus disabled=move || !creating.get() prop:value=name
+                on:input=move |ev| set_name.run(event_target_value(&ev))/>
+        </Field>
+        <Field label="Description" id=desc_id.clone() message=msg(error, "description")>
+            <input id=desc_id prop:value=description
+                on:input=move |ev| set_description.run(event_target_value(&ev))/>
+        </Field>
+    }
+}
+
+/// Cancel and Save at the foot of a sheet.
+#[component]
+fn SheetActions(open: RwSignal<bool>, #[prop(into)] pending: Signal<bool>) -> impl IntoView {
+    view! {
+        <div class="form-actions">
+            <button class="button" type="button" on:click=move |_| open.set(false)>"Cancel"</button>
+            <button class="button primary" type="submit" disabled=move || pending.get()>
+                {move || if pending.get() { "Saving…" } else { "Save" }}
+            </button>
+        </div>
+    }
 }
 
 /// A sheet starts clean each time it opens.
@@ -494,21 +541,10 @@ fn StrategySheet(
         s.rules = rules.get().iter().map(|(_, r)| r.get()).collect();
         s
     };
-    let taken = move |name: &str| {
-        creating.get()
-            && latest.with(|l| l.as_ref().is_some_and(|p| p.strategies.iter().any(|s| s.policy.name == name)))
-    };
     let server = Signal::derive(move || action.value().get().and_then(|r| r.err()));
-    let error = Signal::derive(move || {
-        let local = if touched.get() {
-            let s = current();
-            s.validate()
-                .err()
-                .or_else(|| taken(&s.name).then(|| AppError::field("name", "a strategy with this name exists")))
-        } else {
-            None
-        };
-        local.or_else(|| server.get())
+    let error = live_error(current, touched, server, move |s: &PlacementStrategy| {
+        s.validate()?;
+        free_name(latest, creating, PolicyKind::Strategy, &s.name)
     });
     close_when_saved(open, action.value(), saved);
     let submit = move || {
@@ -566,13 +602,8 @@ fn StrategySheet(
         <Dialog title=Signal::derive(move || if creating.get() { "New placement strategy".to_string() } else { format!("Edit strategy {}", draft.with_untracked(|d| d.name.clone())) }) open class="sheet">
             <form class="form" on:submit=on_submit novalidate on:input=move |_| touched.set(true) data-testid="strategy-form">
                 <FormError error/>
-                <Field label="Name" id="s-name" message=msg(error, "name") hint="Lowercase letters, digits and '-'; cannot be changed later.">
-                    <input id="s-name" autofocus disabled=move || !creating.get() prop:value=draft.get_untracked().name
-                        on:input=move |ev| { let v = event_target_value(&ev); set(&|d| d.name = v.trim().to_string()); }/>
-                </Field>
-                <Field label="Description" id="s-desc" message=msg(error, "description")>
-                    <input id="s-desc" prop:value=draft.get_untracked().description on:input=move |ev| { let v = event_target_value(&ev); set(&|d| d.description = v.clone()); }/>
-                </Field>
+                <NameFields prefix="s" name=draft.get_untracked().name description=draft.get_untracked().description error creating set_name=Callback::new(move |v: String| set(&|d| d.name = v.trim().to_string()))
+                    set_description=Callback::new(move |v: String| set(&|d| d.description = v.clone()))/>
                 <div class="field">
                     <span class="label">"Placement mode"</span>
                     <div class="segmented" role="radiogroup" aria-label="Placement mode">
@@ -666,12 +697,7 @@ fn StrategySheet(
                         </Field>
                     </div>
                 </details>
-                <div class="form-actions">
-                    <button class="button" type="button" on:click=move |_| open.set(false)>"Cancel"</button>
-                    <button class="button primary" type="submit" disabled=move || action.pending().get()>
-                        {move || if action.pending().get() { "Saving…" } else { "Save" }}
-                    </button>
-                </div>
+                <SheetActions open pending=action.pending()/>
             </form>
         </Dialog>
     }
@@ -692,10 +718,7 @@ fn RuleRow(
         touched.set(true);
         rule.update(|r| f(r));
     };
-    let target_value = match (r0.zone, r0.clusters.is_empty()) {
-        (Some(z), _) => z.as_str().to_string(),
-        (None, _) => "clusters".to_string(),
-    };
+    let target_value = r0.zone.map_or("clusters", |z| z.as_str());
     view! {
         <div class="rule-row" class:has-error=move || message.get().is_some() data-testid="rule-row">
             <span class="rule-index">{move || format!("{}.", index.get() + 1)}</span>
@@ -764,15 +787,15 @@ fn ProfileSheet(
     let touched = RwSignal::new(false);
     reset_when_opened(open, touched, action.value());
     let server = Signal::derive(move || action.value().get().and_then(|r| r.err()));
-    let error = live_error(draft, touched, server, move |p: &ResourceProfile| {
-        p.validate()?;
-        if creating.get()
-            && latest.with(|l| l.as_ref().is_some_and(|x| x.profiles.iter().any(|v| v.policy.name == p.name)))
-        {
-            return Err(AppError::field("name", "a profile with this name exists"));
-        }
-        Ok(())
-    });
+    let error = live_error(
+        move || draft.get(),
+        touched,
+        server,
+        move |p: &ResourceProfile| {
+            p.validate()?;
+            free_name(latest, creating, PolicyKind::Profile, &p.name)
+        },
+    );
     close_when_saved(open, action.value(), saved);
     let on_submit = move |ev: SubmitEvent| {
         ev.prevent_default();
@@ -785,17 +808,7 @@ fn ProfileSheet(
         touched.set(true);
         draft.update(|d| f(d));
     };
-    let products = move || {
-        latest.with(|l| {
-            let mut all: Vec<String> = l
-                .as_ref()
-                .map(|p| p.clusters.iter().flat_map(|c| c.gpu_products.clone()).collect())
-                .unwrap_or_default();
-            all.sort();
-            all.dedup();
-            all
-        })
-    };
+    let products = move || latest.with(|l| l.as_ref().map(|p| gpu_products(&p.clusters)).unwrap_or_default());
     let zone_a = move || draft.with(|d| d.zone == ZoneClass::A);
     let check = move |label: &'static str,
                       id: &'static str,
@@ -811,13 +824,8 @@ fn ProfileSheet(
         <Dialog title=Signal::derive(move || if creating.get() { "New resource profile".to_string() } else { format!("Edit profile {}", draft.with_untracked(|d| d.name.clone())) }) open class="sheet">
             <form class="form" on:submit=on_submit novalidate data-testid="profile-form">
                 <FormError error/>
-                <Field label="Name" id="p-name" message=msg(error, "name")>
-                    <input id="p-name" autofocus disabled=move || !creating.get() prop:value=draft.get_untracked().name
-                        on:input=move |ev| { let v = event_target_value(&ev); set(&|d| d.name = v.trim().to_string()); }/>
-                </Field>
-                <Field label="Description" id="p-desc" message=msg(error, "description")>
-                    <input id="p-desc" prop:value=draft.get_untracked().description on:input=move |ev| { let v = event_target_value(&ev); set(&|d| d.description = v.clone()); }/>
-                </Field>
+                <NameFields prefix="p" name=draft.get_untracked().name description=draft.get_untracked().description error creating set_name=Callback::new(move |v: String| set(&|d| d.name = v.trim().to_string()))
+                    set_description=Callback::new(move |v: String| set(&|d| d.description = v.clone()))/>
                 <div class="field" class:has-error=move || msg(error, "zone").get().is_some()>
                     <span class="label">"Zone"</span>
                     <div class="segmented" role="radiogroup" aria-label="Zone">
@@ -885,12 +893,7 @@ fn ProfileSheet(
                         {check("Overcommit (request half, allow all)", "overcommit", |d| d.overcommit, |d, on| d.overcommit = on)}
                     </fieldset>
                 </Show>
-                <div class="form-actions">
-                    <button class="button" type="button" on:click=move |_| open.set(false)>"Cancel"</button>
-                    <button class="button primary" type="submit" disabled=move || action.pending().get()>
-                        {move || if action.pending().get() { "Saving…" } else { "Save" }}
-                    </button>
-                </div>
+                <SheetActions open pending=action.pending()/>
             </form>
         </Dialog>
     }
@@ -916,15 +919,15 @@ fn FailoverSheet(
         }
     });
     let server = Signal::derive(move || action.value().get().and_then(|r| r.err()));
-    let error = live_error(draft, touched, server, move |p: &FailoverPolicy| {
-        p.validate()?;
-        if creating.get()
-            && latest.with(|l| l.as_ref().is_some_and(|x| x.failovers.iter().any(|v| v.policy.name == p.name)))
-        {
-            return Err(AppError::field("name", "a failover policy with this name exists"));
-        }
-        Ok(())
-    });
+    let error = live_error(
+        move || draft.get(),
+        touched,
+        server,
+        move |p: &FailoverPolicy| {
+            p.validate()?;
+            free_name(latest, creating, PolicyKind::Failover, &p.name)
+        },
+    );
     close_when_saved(open, action.value(), saved);
     let submit = move || {
         action.dispatch(SaveFailover { failover: draft.get_untracked(), create: creating.get_untracked() });
@@ -965,13 +968,8 @@ fn FailoverSheet(
         <Dialog title=Signal::derive(move || if creating.get() { "New failover policy".to_string() } else { format!("Edit failover policy {}", draft.with_untracked(|d| d.name.clone())) }) open class="sheet">
             <form class="form" on:submit=on_submit novalidate data-testid="failover-form">
                 <FormError error/>
-                <Field label="Name" id="f-name" message=msg(error, "name")>
-                    <input id="f-name" autofocus disabled=move || !creating.get() prop:value=draft.get_untracked().name
-                        on:input=move |ev| { let v = event_target_value(&ev); set(&|d| d.name = v.trim().to_string()); }/>
-                </Field>
-                <Field label="Description" id="f-desc" message=msg(error, "description")>
-                    <input id="f-desc" prop:value=draft.get_untracked().description on:input=move |ev| { let v = event_target_value(&ev); set(&|d| d.description = v.clone()); }/>
-                </Field>
+                <NameFields prefix="f" name=draft.get_untracked().name description=draft.get_untracked().description error creating set_name=Callback::new(move |v: String| set(&|d| d.name = v.trim().to_string()))
+                    set_description=Callback::new(move |v: String| set(&|d| d.description = v.clone()))/>
                 <label class="check switch"><input type="checkbox" role="switch" data-testid="enabled" prop:checked=move || draft.with(|d| d.enabled)
                     on:change=move |ev| { let on = event_target_checked(&ev); set(&|d| d.enabled = on); }/>" Move workloads off a failed cluster"</label>
                 <div class="form-row">
@@ -1005,12 +1003,7 @@ fn FailoverSheet(
                         d
                     })/>
                 </div>
-                <div class="form-actions">
-                    <button class="button" type="button" on:click=move |_| open.set(false)>"Cancel"</button>
-                    <button class="button primary" type="submit" disabled=move || action.pending().get()>
-                        {move || if action.pending().get() { "Saving…" } else { "Save" }}
-                    </button>
-                </div>
+                <SheetActions open pending=action.pending()/>
             </form>
         </Dialog>
     }

@@ -53,13 +53,6 @@ pub async fn remove_cache(hub: &KubeClient, cache: &str) -> Result<(), HubError>
     Ok(())
 }
 
-/// Whether the hub still has the deployment's template and policy (drift check).
-pub async fn present(hub: &KubeClient, name: &str) -> Result<bool, HubError> {
-    Ok(hub.get::<Deployment>(Some(SERVING_NS), name).await?.is_some()
-        && hub.get::<PropagationPolicy>(Some(SERVING_NS), name).await?.is_some())
-}
-
-/// Names of the hub objects a deployment has, as `Kind namespace/name`.
 pub fn object_names(objs: &HubObjects) -> Vec<String> {
     let mut v = vec![
         format!("Deployment {SERVING_NS}/{}", objs.deployment.name_any()),

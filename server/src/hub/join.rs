@@ -107,6 +107,18 @@ pub async fn clean_member(member: &KubeClient, cluster: &str) -> Vec<String> {
     left
 }
 
+/// The labels a member's hub Cluster carries (what placement strategies select on).
+pub fn cluster_labels(zone_class: ZoneClass, region: &str, zone: &str) -> BTreeMap<String, String> {
+    let mut labels = BTreeMap::from([(ZONE_CLASS_LABEL.to_string(), zone_class.as_str().to_string())]);
+    if !region.is_empty() {
+        labels.insert("topology.kubernetes.io/region".into(), region.into());
+    }
+    if !zone.is_empty() {
+        labels.insert("topology.kubernetes.io/zone".into(), zone.into());
+    }
+    labels
+}
+
 pub struct HubRegistration<'a> {
     pub name: &'a str,
     pub server: &'a str,
@@ -132,14 +144,7 @@ pub async fn register_in_hub(hub: &KubeClient, r: &HubRegistration<'_>) -> Resul
     })
     .await?;
     let mut m = meta(r.name, None);
-    let labels = m.labels.get_or_insert_with(BTreeMap::new);
-    labels.insert(ZONE_CLASS_LABEL.into(), r.zone_class.as_str().into());
-    if !r.region.is_empty() {
-        labels.insert("topology.kubernetes.io/region".into(), r.region.into());
-    }
-    if !r.zone.is_empty() {
-        labels.insert("topology.kubernetes.io/zone".into(), r.zone.into());
-    }
+    m.labels.get_or_insert_with(BTreeMap::new).extend(cluster_labels(r.zone_class, r.region, r.zone));
     let spec = ClusterSpec {
         sync_mode: "Push".into(),
         api_endpoint: Some(r.server.into()),

@@ -5,10 +5,10 @@ use crate::auth::token::new_id;
 use crate::hub::deploy::{self, MemberState};
 use crate::hub::karmada::PropagationPolicy;
 use crate::hub::policy::{holds, PROFILE_LABEL};
-use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput, SERVING_NS};
+use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput};
 use crate::hub::KubeClient;
 use crate::services::members::Members;
-use crate::services::policies::Book;
+use crate::services::policies::{Book, Resolved};
 use crate::store::{
     now_ms, ApplyState, CacheRecord, ClusterState, ClusterStore, DeploymentRecord, DeploymentStore, Store,
 };
@@ -21,6 +21,7 @@ use app::models::runtime::{command_line, container_plan, model_presets};
 use app::models::user::SessionUser;
 use app::services::DeploymentsService;
 use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -164,12 +165,11 @@ impl DeploymentsServiceImpl {
         Ok(())
     }
 
-    /// The row's hub objects under the policies in `book`.
-    fn render_row(r: &DeploymentRecord, book: &Book, cache_clusters: &[String]) -> Result<HubObjects, AppError> {
-        let resolved = book.resolve(&r.spec)?;
+    /// The row's hub objects under its resolved policies.
+    fn render_row(r: &DeploymentRecord, resolved: &Resolved<'_>, cache_clusters: &[String]) -> HubObjects {
         let preloading = r.spec.cache.enabled && r.spec.cache.preload && !r.observed.preloaded;
         let replicas = if r.stopped || preloading { 0 } else { r.spec.replicas as i32 };
-        Ok(render::render(&RenderInput {
+        render::render(&RenderInput {
             name: &r.name,
             spec: &r.spec,
             replicas,
@@ -178,20 +178,25 @@ impl DeploymentsServiceImpl {
             plan: &resolved.plan,
             strategy: resolved.strategy,
             failover: resolved.failover,
-        }))
+        })
     }
 
-    /// Whether the hub's policy and template still say what the database implies (a policy
-    /// changed, or someone edited the hub by hand); if not, applies the row again. `false`: not
-    /// in step and busy with another change.
-    pub async fn converge(&self, r: &DeploymentRecord, book: &Book) -> Result<bool, AppError> {
-        let objs = Self::render_row(r, book, &[])?;
-        let pp = self.hub.get::<PropagationPolicy>(Some(SERVING_NS), &r.name).await?;
-        let dep = self.hub.get::<k8s_openapi::api::apps::v1::Deployment>(Some(SERVING_NS), &r.name).await?;
-        let want = |v: &PropagationPolicy| serde_json::to_value(&v.spec).unwrap_or_default();
-        let in_step = match (&pp, &dep) {
+    /// Whether the hub's policy and template (as listed by the caller, `None` when missing)
+    /// still say what the database implies — a policy changed, someone edited the hub by hand,
+    /// or the hub lost them; if not, applies the row again. `false`: not in step and busy with
+    /// another change.
+    pub async fn converge(
+        &self,
+        r: &DeploymentRecord,
+        book: &Book,
+        pp: Option<&PropagationPolicy>,
+        dep: Option<&Deployment>,
+    ) -> Result<bool, AppError> {
+        let objs = Self::render_row(r, &book.resolve(&r.spec)?, &[]);
+        let spec = |v: &PropagationPolicy| serde_json::to_value(&v.spec).unwrap_or_default();
+        let in_step = match (pp, dep) {
             (Some(pp), Some(d)) => {
-                holds(&want(pp), &want(&objs.policy))
+                holds(&spec(pp), &spec(&objs.policy))
                     && d.labels().get(PROFILE_LABEL) == objs.deployment.labels().get(PROFILE_LABEL)
             }
             _ => false,
@@ -202,7 +207,7 @@ impl DeploymentsServiceImpl {
         let lock = self.lock_for(&r.name);
         // Busy with a change of its own: not in step yet, the next pass looks again.
         let Ok(_g) = lock.try_lock() else { return Ok(false) };
-        tracing::info!(deployment = %r.name, "hub policy differs from the database; applying again");
+        tracing::info!(deployment = %r.name, "hub objects differ from the database; applying again");
         self.apply_and_record(r).await?;
         Ok(true)
     }
@@ -211,13 +216,13 @@ impl DeploymentsServiceImpl {
     async fn apply(&self, r: &DeploymentRecord) -> Result<(), AppError> {
         let spec = &r.spec;
         let book = Book::load(&self.store, None).await?;
-        let plan_clusters = book.resolve(spec)?.plan.clusters;
+        let resolved = book.resolve(spec)?;
         let mut cache_clusters = Vec::new();
         if spec.cache.enabled {
             let now = now_ms();
             let existing = self.store.cache_for(spec.runtime, &spec.model).await?;
             let mut clusters = existing.as_ref().map(|c| c.clusters.clone()).unwrap_or_default();
-            for c in &plan_clusters {
+            for c in &resolved.plan.clusters {
                 if !clusters.contains(c) {
                     clusters.push(c.clone());
                 }
@@ -236,7 +241,7 @@ impl DeploymentsServiceImpl {
                 .await?;
             cache_clusters = clusters;
         }
-        let objs = Self::render_row(r, &book, &cache_clusters)?;
+        let objs = Self::render_row(r, &resolved, &cache_clusters);
         deploy::apply(&self.hub, &objs).await.map_err(AppError::from)
     }
 
@@ -318,10 +323,10 @@ impl DeploymentsServiceImpl {
         futures::future::join_all(reads).await.into_iter().collect()
     }
 
-    /// Finishes what a crash or an outage cut off (rows left applying or deleting), puts back
-    /// what the hub lost (with `check_drift`), then observes. Returns the applied rows as now
-    /// observed (what the gateway routes to).
-    pub async fn reconcile(&self, check_drift: bool) -> Result<Vec<DeploymentRecord>, AppError> {
+    /// Finishes what a crash or an outage cut off (rows left applying or deleting), then
+    /// observes. Returns the applied rows as now observed (what the gateway routes to). What the
+    /// hub lost or had changed by hand is put back by the policy pass (`converge`).
+    pub async fn reconcile(&self) -> Result<Vec<DeploymentRecord>, AppError> {
         let rows = self.store.list_deployments().await?;
         let mut changed = false;
         for r in &rows {
@@ -338,15 +343,6 @@ impl DeploymentsServiceImpl {
                         tracing::debug!(deployment = %r.name, error = %e, "delete still pending");
                     }
                 }
-                ApplyState::Applied if check_drift => match deploy::present(&self.hub, &r.name).await {
-                    Ok(false) => {
-                        tracing::info!(deployment = %r.name, "hub objects missing; applying again");
-                        changed = true;
-                        let _ = self.apply_and_record(r).await;
-                    }
-                    Ok(true) => {}
-                    Err(e) => return Err(e.into()),
-                },
                 _ => {}
             }
         }
@@ -521,7 +517,7 @@ impl DeploymentsService for DeploymentsServiceImpl {
             &spec.settings,
             &spec.extra_args,
         );
-        let objs = Self::render_row(&r, &book, &[])?;
+        let objs = Self::render_row(&r, &book.resolve(&r.spec)?, &[]);
         let mut events = Vec::new();
         if r.state == ApplyState::Applied {
             // Live: the observer's copy may be two seconds old, and the detail page is where

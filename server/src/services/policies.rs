@@ -1,8 +1,8 @@
 //! Policies: stored in the database, resolved into each deployment's placement, and kept in step
 //! with the hub by a reconciler that applies what the database says, removes what it no longer
 //! says, heals hand-made drift and records a sync status per policy. Also the failover drill.
-use crate::hub::join::{MANAGED_BY_LABEL, ZONE_CLASS_LABEL};
-use crate::hub::karmada::{Cluster, OverridePolicy};
+use crate::hub::join::{cluster_labels, MANAGED_BY_LABEL};
+use crate::hub::karmada::{Cluster, OverridePolicy, PropagationPolicy};
 use crate::hub::policy::{holds, override_policy, profile_object_name, PROFILE_LABEL};
 use crate::hub::render::{serving_namespace, ROLE_LABEL, SERVING_NS};
 use crate::hub::status::cluster_health;
@@ -16,12 +16,13 @@ use app::error::{AppError, ErrorCode};
 use app::models::cluster::ClusterHealth;
 use app::models::deployment::DeploySpec;
 use app::models::policy::{
-    default_set, plan_placement, ClusterFacts, DrillDeployment, DrillStatus, FailoverPolicy, PlacementPlan,
-    PlacementStrategy, Policies, PolicyKind, PolicyView, ResourceProfile, SyncState, SyncStatus,
+    default_set, gpu_products, plan_placement, ClusterFacts, DrillDeployment, DrillStatus, FailoverPolicy,
+    PlacementPlan, PlacementStrategy, Policies, PolicyKind, PolicyView, ResourceProfile, SyncState, SyncStatus,
 };
 use app::models::user::SessionUser;
 use app::services::PoliciesService;
 use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::Deployment;
 use kube::ResourceExt;
 use serde::de::DeserializeOwned;
 use serde_json::json;
@@ -31,13 +32,6 @@ use std::sync::{Arc, Mutex};
 /// A cluster as policies see it. Without `health` (rendering) every cluster counts as ready with
 /// all its GPUs free, so what is applied never depends on a moment's load.
 pub fn facts(r: &ClusterRecord, health: Option<&ClusterHealth>) -> ClusterFacts {
-    let mut labels = BTreeMap::from([(ZONE_CLASS_LABEL.to_string(), r.zone_class.as_str().to_string())]);
-    if !r.region.is_empty() {
-        labels.insert("topology.kubernetes.io/region".into(), r.region.clone());
-    }
-    if !r.zone.is_empty() {
-        labels.insert("topology.kubernetes.io/zone".into(), r.zone.clone());
-    }
     let total: i64 = r.nodes.iter().map(|n| n.gpus).sum();
     let mut products: Vec<String> =
         r.nodes.iter().filter(|n| n.gpus > 0 && !n.gpu_product.is_empty()).map(|n| n.gpu_product.clone()).collect();
@@ -45,7 +39,7 @@ pub fn facts(r: &ClusterRecord, health: Option<&ClusterHealth>) -> ClusterFacts 
     products.dedup();
     ClusterFacts {
         name: r.name.clone(),
-        labels,
+        labels: cluster_labels(r.zone_class, &r.region, &r.zone),
         zone: r.zone_class,
         ready: health.is_none_or(|h| h.ready),
         gpu_products: products,
@@ -149,13 +143,6 @@ impl Book {
         Ok(Resolved { plan: plan_placement(spec, strategy, profile, &self.clusters), strategy, failover })
     }
 
-    pub fn gpu_products(&self) -> Vec<String> {
-        let mut all: Vec<String> = self.clusters.iter().flat_map(|c| c.gpu_products.clone()).collect();
-        all.sort();
-        all.dedup();
-        all
-    }
-
     /// Who uses a policy: deployments, and strategies that name a profile as their default.
     pub fn used_by(&self, kind: PolicyKind, name: &str, rows: &[DeploymentRecord]) -> Vec<String> {
         let mut out = Vec::new();
@@ -217,13 +204,22 @@ impl PoliciesServiceImpl {
     }
 
     /// Applies what the database says about policies to the hub, removes what it no longer
-    /// says, puts back what was changed by hand, and records each policy's sync status.
+    /// says, puts back deployments' objects that were changed by hand or lost, and records each
+    /// policy's sync status.
     pub async fn reconcile(&self) -> Result<(), AppError> {
         let _g = self.pass.lock().await;
         let book = Book::load(&self.store, None).await?;
         let rows = self.store.list_deployments().await?;
         let mut outcome: Outcome = BTreeMap::new();
-        match self.sync_profiles(&book).await {
+        // One read of each kind for the whole pass, not one per deployment.
+        let selector = format!("{MANAGED_BY_LABEL}=hmas");
+        let read = async {
+            let profiles = self.sync_profiles(&book).await?;
+            let pps = self.hub.list::<PropagationPolicy>(Some(SERVING_NS), Some(&selector)).await?;
+            let deps = self.hub.list::<Deployment>(Some(SERVING_NS), Some(&selector)).await?;
+            Ok::<_, AppError>((profiles, pps, deps))
+        };
+        let (pps, deps) = match read.await {
             Err(e) => {
                 let why = format!("hub unreachable: {e}");
                 for r in &book.records {
@@ -231,10 +227,15 @@ impl PoliciesServiceImpl {
                 }
                 return self.record(&book, &rows, outcome).await;
             }
-            Ok(per_profile) => outcome.extend(per_profile),
-        }
+            Ok((per_profile, pps, deps)) => {
+                outcome.extend(per_profile);
+                let pps: BTreeMap<String, PropagationPolicy> = pps.into_iter().map(|p| (p.name_any(), p)).collect();
+                let deps: BTreeMap<String, Deployment> = deps.into_iter().map(|d| (d.name_any(), d)).collect();
+                (pps, deps)
+            }
+        };
         for r in rows.iter().filter(|r| r.state == ApplyState::Applied) {
-            let result = self.deployments.converge(r, &book).await;
+            let result = self.deployments.converge(r, &book, pps.get(&r.name), deps.get(&r.name)).await;
             let mut note = |kind: PolicyKind, name: &str| {
                 if name.is_empty() {
                     return;
@@ -261,7 +262,7 @@ impl PoliciesServiceImpl {
     async fn sync_profiles(&self, book: &Book) -> Result<Outcome, AppError> {
         let selector = format!("{MANAGED_BY_LABEL}=hmas,{ROLE_LABEL}=resource-profile");
         let existing = self.hub.list::<OverridePolicy>(Some(SERVING_NS), Some(&selector)).await?;
-        let products = book.gpu_products();
+        let products = gpu_products(&book.clusters);
         let mut out = Outcome::new();
         if !book.profiles.is_empty() && existing.is_empty() {
             self.hub.apply(&serving_namespace()).await?;
