@@ -35,6 +35,78 @@ pub enum Command {
     Migrate(DbArgs),
     /// Run the simulated Karmada hub and member clusters on their own, for kubectl and other tools.
     Sim(SimArgs),
+    /// Run a model server inside H-MAS's wrapper image: start the runtime, fetch the model with
+    /// progress, serve /healthz, /readyz and /metrics, forward signals, shut down cleanly.
+    Agent(AgentArgs),
+    /// Run one simulated model server (or a simulated Hugging Face Hub) as its own process, to try
+    /// `hmas agent` without a GPU: `hmas agent --runtime ollama -- hmas sim-runtime ollama`.
+    SimRuntime(SimRuntimeArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(after_help = "Example, as the wrapper images run it:\n  \
+HMAS_RUNTIME=vllm HMAS_MODEL=Qwen/Qwen2.5-1.5B-Instruct hmas agent -- vllm serve Qwen/Qwen2.5-1.5B-Instruct --port 8000")]
+pub struct AgentArgs {
+    /// The model server the command starts: ollama, vllm, tgi, llama_cpp or sglang.
+    #[arg(long, env = "HMAS_RUNTIME", value_name = "RUNTIME")]
+    pub runtime: String,
+    /// The model to fetch and serve (an Ollama name, a Hugging Face id, or repo:QUANT for GGUF).
+    #[arg(long, env = "HMAS_MODEL", value_name = "MODEL")]
+    pub model: String,
+    /// The port the runtime listens on. Default: the runtime's usual port.
+    #[arg(long, env = "HMAS_RUNTIME_PORT", value_name = "PORT")]
+    pub runtime_port: Option<u16>,
+    /// Where the agent serves /healthz, /readyz and /metrics. Default: 0.0.0.0:9400
+    #[arg(long, env = "HMAS_AGENT_ADDR", value_name = "HOST:PORT")]
+    pub addr: Option<SocketAddr>,
+    /// The model directory (the cache volume). Default: /models
+    #[arg(long, env = "HMAS_MODEL_DIR", value_name = "DIR")]
+    pub model_dir: Option<PathBuf>,
+    /// Hugging Face endpoint for model downloads. Default: https://huggingface.co
+    #[arg(long, env = "HF_ENDPOINT", value_name = "URL")]
+    pub hf_endpoint: Option<String>,
+    /// Hugging Face token, for gated models.
+    #[arg(long, env = "HF_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub hf_token: Option<String>,
+    /// The pod to publish progress and readiness on (the downward API sets it in wrapper pods).
+    #[arg(long, env = "HMAS_POD_NAME", value_name = "NAME")]
+    pub pod_name: Option<String>,
+    /// The pod's namespace.
+    #[arg(long, env = "HMAS_POD_NAMESPACE", value_name = "NAMESPACE")]
+    pub pod_namespace: Option<String>,
+    /// Kubeconfig to publish with. Default: the pod's service account.
+    #[arg(long, env = "HMAS_AGENT_KUBECONFIG", value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Seconds the runtime gets to stop after SIGTERM before it is killed. Default: 50
+    #[arg(long, env = "HMAS_SHUTDOWN_GRACE_SECS", value_name = "SECONDS")]
+    pub shutdown_grace_secs: Option<u64>,
+    /// Fetch the model into the model directory and exit (cache pre-load Jobs).
+    #[arg(long)]
+    pub fetch_only: bool,
+    /// The runtime's command line.
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct SimRuntimeArgs {
+    /// ollama, vllm, tgi, llama_cpp, sglang, or hf-hub (a simulated Hugging Face Hub).
+    pub kind: String,
+    /// Port to listen on (127.0.0.1). Default: the runtime's usual port.
+    #[arg(long, value_name = "PORT")]
+    pub port: Option<u16>,
+    /// How fast models download (Ollama pulls, Hub files), in MB per second. Default: 50
+    #[arg(long, value_name = "RATE")]
+    pub download_mb_per_second: Option<f64>,
+    /// Size of every model, in MB. Default: what the model's name suggests.
+    #[arg(long, value_name = "MB")]
+    pub model_size_mb: Option<u64>,
+    /// How fast answers are written, in tokens per second. Default: 40
+    #[arg(long, value_name = "RATE")]
+    pub tokens_per_second: Option<f64>,
+    /// The runtime's own arguments (model flags, as the official image takes them).
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, value_name = "ARGS")]
+    pub args: Vec<String>,
 }
 
 #[derive(Args, Debug, Default, Clone)]

@@ -1,4 +1,5 @@
 //! The `hmas` server: axum wiring, store, auth, metrics. The binary is a thin CLI over `run`.
+pub mod agent;
 pub mod auth;
 pub mod config;
 pub mod gateway;

@@ -8,6 +8,42 @@ fn main() -> ExitCode {
         None => (cli.serve.clone(), false),
         Some(Command::Serve(a)) => (a.clone(), false),
         Some(Command::Migrate(db)) => (ServeArgs { db: db.clone(), ..Default::default() }, true),
+        Some(Command::Agent(a)) => {
+            init_logging(LogFormat::Text);
+            let cfg = match server::agent::AgentConfig::resolve(a) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("hmas agent: {e}");
+                    return ExitCode::from(2);
+                }
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            let code = rt.block_on(server::agent::run(cfg));
+            return ExitCode::from(code.clamp(0, 255) as u8);
+        }
+        Some(Command::SimRuntime(a)) => {
+            // `--port` among the runtime's own arguments counts, as the runtime would read it.
+            let in_args = a.args.iter().position(|w| w == "--port").and_then(|i| a.args.get(i + 1)?.parse().ok());
+            let port = a.port.or(in_args).unwrap_or_else(|| {
+                app::models::runtime::RuntimeKind::parse(&a.kind).map(|r| r.preset().port).unwrap_or(8080)
+            });
+            let opts = server::sim::standalone::Options {
+                kind: a.kind.clone(),
+                port,
+                download_mb_per_second: a.download_mb_per_second.unwrap_or(50.0),
+                model_size_mb: a.model_size_mb,
+                tokens_per_second: a.tokens_per_second.unwrap_or(40.0),
+                args: a.args.clone(),
+            };
+            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+            return match rt.block_on(server::sim::standalone::run(opts)) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("hmas sim-runtime: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
         Some(Command::Sim(a)) => {
             init_logging(LogFormat::Text);
             let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
@@ -49,7 +85,12 @@ fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter =
         EnvFilter::try_from_env("HMAS_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
-    let b = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    use std::io::IsTerminal;
+    // Colours only for a person at a terminal, never into container logs or files.
+    let b = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
     match format {
         LogFormat::Json => b.json().flatten_event(true).init(),
         LogFormat::Text => b.init(),

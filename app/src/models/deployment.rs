@@ -115,6 +115,10 @@ pub struct DeploySpec {
     /// The failover policy ("" none: the hub's default toleration of 300 s).
     #[serde(default)]
     pub failover: String,
+    /// Run the model server in H-MAS's wrapper image (`hmas agent`): model download progress,
+    /// one health endpoint and Prometheus metrics whatever the runtime. Off: the official image.
+    #[serde(default)]
+    pub agent: bool,
 }
 
 fn image_ref(v: &str) -> Result<(), String> {
@@ -140,6 +144,24 @@ fn storage_class(v: &str) -> Result<(), String> {
 }
 
 impl DeploySpec {
+    /// The container each replica runs: the official image's, or the wrapper image's.
+    pub fn container(&self) -> super::runtime::ContainerPlan {
+        use super::runtime::{agent_plan, container_plan};
+        let plain = container_plan(
+            self.runtime,
+            &self.image,
+            &self.model,
+            self.gpus_per_replica,
+            &self.settings,
+            &self.extra_args,
+        );
+        if self.agent {
+            agent_plan(self.runtime, &self.image, self.gpus_per_replica, plain)
+        } else {
+            plain
+        }
+    }
+
     pub fn validate(&self) -> Result<(), AppError> {
         let mut f = FieldErrors::new();
         if !self.name.is_empty() {
@@ -192,7 +214,7 @@ impl DeploySpec {
         if self.cache.preload && !self.cache.enabled {
             f.check("cache.preload", Err("needs the model cache".into()));
         }
-        if self.cache.preload && preset.preload.is_none() {
+        if self.cache.preload && preset.preload.is_none() && !self.agent {
             f.check(
                 "cache.preload",
                 Err(format!("{} fills its cache on first start; pre-loading is not available", preset.label)),
@@ -388,6 +410,7 @@ mod tests {
             strategy: String::new(),
             profile: String::new(),
             failover: String::new(),
+            agent: false,
         }
     }
 

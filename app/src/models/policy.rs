@@ -1353,6 +1353,7 @@ mod tests {
             strategy: String::new(),
             profile: String::new(),
             failover: String::new(),
+            agent: false,
         }
     }
 

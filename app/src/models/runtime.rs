@@ -90,6 +90,8 @@ pub struct RuntimePreset {
     /// The image to run when the replica has GPUs, where the runtime ships a separate one.
     pub gpu_image: Option<&'static str>,
     pub port: u16,
+    /// The command the official image starts with (its ENTRYPOINT): what `hmas agent` runs.
+    pub entrypoint: &'static [&'static str],
     /// Where its OpenAI-compatible API lives.
     pub openai_base: &'static str,
     /// Answers once the server is up (liveness and start-up).
@@ -126,6 +128,7 @@ pub static PRESETS: &[RuntimePreset] = &[
         image: "ollama/ollama:0.12.11",
         gpu_image: None,
         port: 11434,
+        entrypoint: &["/bin/ollama", "serve"],
         openai_base: "/v1",
         health_path: "/",
         model_source: ModelSource::OllamaPull,
@@ -178,6 +181,7 @@ pub static PRESETS: &[RuntimePreset] = &[
         image: "vllm/vllm-openai:v0.11.2",
         gpu_image: None,
         port: 8000,
+        entrypoint: &["vllm", "serve"],
         openai_base: "/v1",
         health_path: "/health",
         model_source: ModelSource::HfPositional,
@@ -233,6 +237,7 @@ pub static PRESETS: &[RuntimePreset] = &[
         image: "ghcr.io/huggingface/text-generation-inference:3.3.6",
         gpu_image: None,
         port: 80,
+        entrypoint: &["text-generation-launcher"],
         openai_base: "/v1",
         health_path: "/health",
         model_source: ModelSource::HfFlag("--model-id"),
@@ -281,6 +286,7 @@ pub static PRESETS: &[RuntimePreset] = &[
         image: "ghcr.io/ggml-org/llama.cpp:server",
         gpu_image: Some("ghcr.io/ggml-org/llama.cpp:server-cuda"),
         port: 8080,
+        entrypoint: &["/app/llama-server"],
         openai_base: "/v1",
         health_path: "/health",
         model_source: ModelSource::HfFlag("-hf"),
@@ -322,6 +328,7 @@ pub static PRESETS: &[RuntimePreset] = &[
         image: "lmsysorg/sglang:v0.5.5",
         gpu_image: None,
         port: 30000,
+        entrypoint: &["python3", "-m", "sglang.launch_server"],
         openai_base: "/v1",
         health_path: "/health",
         model_source: ModelSource::HfFlag("--model-path"),
@@ -662,6 +669,57 @@ pub fn container_plan(
     let mut args = args;
     args.extend(extra_args.iter().cloned());
     ContainerPlan { image, command, args, env, port: p.port }
+}
+
+/// Where `hmas agent` serves health, readiness and metrics inside a wrapper image.
+pub const AGENT_PORT: u16 = 9400;
+/// Where wrapper images keep models: one path for every runtime (the cache volume mounts here).
+pub const AGENT_MODEL_DIR: &str = "/models";
+/// The pod condition the agent sets once the model is served (a readiness gate).
+pub const MODEL_READY_CONDITION: &str = "hmas.io/model-ready";
+
+/// H-MAS's wrapper image for a runtime, released with this version (the `agent-*` stages of the
+/// Dockerfile). llama.cpp has a CUDA variant, as its official images do.
+pub fn agent_image(runtime: RuntimeKind, gpus: u32) -> String {
+    let flavour = match runtime {
+        RuntimeKind::LlamaCpp if gpus > 0 => "llama-cpp-cuda".to_string(),
+        r => r.as_str().replace('_', "-"),
+    };
+    format!("ghcr.io/hmas-io/hmas-agent:{}-{flavour}", env!("CARGO_PKG_VERSION"))
+}
+
+/// The same replica run by `hmas agent` in a wrapper image: the agent fetches the model (with
+/// progress), so the runtime starts plainly — Ollama without its pull script, llama.cpp given the
+/// downloaded file by the agent instead of `-hf`. The cache paths move under `AGENT_MODEL_DIR`
+/// with the layout the official image uses below its own path, so one cache volume serves both.
+pub fn agent_plan(runtime: RuntimeKind, image: &str, gpus: u32, plain: ContainerPlan) -> ContainerPlan {
+    let p = runtime.preset();
+    let image = if image.trim().is_empty() { agent_image(runtime, gpus) } else { image.trim().to_string() };
+    let mut runtime_args: Vec<String> = match runtime {
+        RuntimeKind::Ollama => Vec::new(),
+        // vLLM and SGLang carry their entrypoint as the command already.
+        RuntimeKind::Vllm | RuntimeKind::Sglang => plain.args.clone(),
+        RuntimeKind::Tgi => plain.args.clone(),
+        RuntimeKind::LlamaCpp => {
+            let mut a = plain.args.clone();
+            if let Some(i) = a.iter().position(|w| w == "-hf") {
+                a.drain(i..(i + 2).min(a.len()));
+            }
+            a
+        }
+    };
+    let mut args: Vec<String> = vec!["--".into()];
+    args.extend(p.entrypoint.iter().map(|w| w.to_string()));
+    args.append(&mut runtime_args);
+    let moved = |v: &str| match v.strip_prefix(p.cache_path) {
+        Some(rest) => format!("{AGENT_MODEL_DIR}{rest}"),
+        None => v.to_string(),
+    };
+    let mut env: Vec<(String, String)> = plain.env.iter().map(|(k, v)| (k.clone(), moved(v))).collect();
+    env.push(("HMAS_RUNTIME".into(), runtime.as_str().into()));
+    env.push(("HMAS_RUNTIME_PORT".into(), p.port.to_string()));
+    env.push(("HMAS_MODEL_DIR".into(), AGENT_MODEL_DIR.into()));
+    ContainerPlan { image, command: Vec::new(), args, env, port: p.port }
 }
 
 /// The command line as a person would type it, for the form's preview.

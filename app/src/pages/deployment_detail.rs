@@ -127,7 +127,7 @@ fn Detail(
                 <h2 class="card-title">"Deployment"</h2>
                 <dl class="facts column">
                     <div><dt>"Model"</dt><dd><code>{v.model.clone()}</code></dd></div>
-                    <div><dt>"Runtime"</dt><dd>{v.runtime.preset().label}</dd></div>
+                    <div><dt>"Runtime"</dt><dd data-testid="runtime">{format!("{}{}", v.runtime.preset().label, if spec.agent { " · H-MAS agent" } else { " · official image" })}</dd></div>
                     <div><dt>"Replicas"</dt><dd>{format!("{} ready of {}{}", v.ready_replicas, v.replicas, if stopped { " (stopped)" } else { "" })}</dd></div>
                     <div><dt>"GPUs"</dt><dd>{if v.gpus_per_replica == 0 { "none (CPU)".to_string() } else { format!("{} per replica", v.gpus_per_replica) }}</dd></div>
                     <div><dt>"Placement"</dt><dd data-testid="placement">{if spec.strategy.is_empty() {

@@ -9,7 +9,7 @@ use crate::components::poll::use_tick;
 use crate::components::time::format_utc;
 use crate::error::AppError;
 use crate::models::deployment::{sanitize_name, CacheSettings, DeploySpec, DeploymentPhase, DeploymentView};
-use crate::models::runtime::{check_setting, command_line, container_plan, RuntimeKind, SettingKind};
+use crate::models::runtime::{check_setting, command_line, RuntimeKind, SettingKind};
 use crate::pages::clusters::can;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -196,6 +196,7 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
     let image = RwSignal::new(String::new());
     let cache = RwSignal::new(true);
     let preload = RwSignal::new(false);
+    let agent = RwSignal::new(false);
     let strategy = RwSignal::new(String::new());
     let profile = RwSignal::new(String::new());
     let failover = RwSignal::new(String::new());
@@ -258,6 +259,7 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
         strategy: strategy.get(),
         profile: profile.get(),
         failover: failover.get(),
+        agent: agent.get(),
     };
     let plan = Resource::new(
         move || open.get().then(spec),
@@ -270,14 +272,7 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
     );
     let preview = Signal::derive(move || {
         let s = spec();
-        command_line(&container_plan(
-            s.runtime,
-            &s.image,
-            &s.model,
-            s.gpus_per_replica.min(64),
-            &s.settings,
-            &s.extra_args,
-        ))
+        command_line(&DeploySpec { gpus_per_replica: s.gpus_per_replica.min(64), ..s }.container())
     });
     // After a refused submit, the form re-checks as it is edited, so fixed fields clear at once.
     Effect::new(move |_| {
@@ -495,7 +490,8 @@ pub fn DeploySheet(open: RwSignal<bool>, action: ServerAction<CreateDeployment>)
                         <small class="hint">"Passed as separate arguments, never through a shell. The port, host and model are set by H-MAS."</small>
                         <small class="field-error" role="alert">{move || field_error("extra_args").get()}</small>
                     </div>
-                    <TextField name="image" label="Image" value=image error hint="Empty: the runtime's default image."/>
+                    <label class="check"><input type="checkbox" name="agent" bind:checked=agent/>" Run through the H-MAS agent (wrapper image: download progress, one health check, runtime metrics)"</label>
+                    <TextField name="image" label="Image" value=image error hint="Empty: the runtime's official image, or H-MAS's wrapper image with the agent."/>
                     <label class="check"><input type="checkbox" bind:checked=cache/>" Keep the model in a cache volume per cluster (reused by later deployments)"</label>
                     <Show when=move || runtime.get().preset().preload.is_some()>
                         <label class="check"><input type="checkbox" bind:checked=preload disabled=move || !cache.get()/>" Pre-load the model into the cache before replicas start"</label>

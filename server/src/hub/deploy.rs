@@ -20,6 +20,12 @@ pub const PROGRESS_ANNOTATION: &str = "sim.hmas.io/model-progress";
 /// immutable, and a finished pre-load need not run again.
 pub async fn apply(hub: &KubeClient, objs: &HubObjects) -> Result<(), HubError> {
     hub.apply(&objs.namespace).await?;
+    if let Some(a) = &objs.agent_access {
+        hub.apply(&a.account).await?;
+        hub.apply(&a.role).await?;
+        hub.apply(&a.binding).await?;
+        hub.apply(&a.policy).await?;
+    }
     if let Some((pvc, pp)) = &objs.cache {
         hub.apply(pvc).await?;
         hub.apply(pp).await?;
@@ -65,6 +71,11 @@ pub fn object_names(objs: &HubObjects) -> Vec<String> {
     if let Some((pvc, pp)) = &objs.cache {
         v.push(format!("PersistentVolumeClaim {SERVING_NS}/{}", pvc.name_any()));
         v.push(format!("PropagationPolicy {SERVING_NS}/{}", pp.name_any()));
+    }
+    if let Some(a) = &objs.agent_access {
+        for kind in ["ServiceAccount", "Role", "RoleBinding", "PropagationPolicy"] {
+            v.push(format!("{kind} {SERVING_NS}/{}", a.account.name_any()));
+        }
     }
     v
 }

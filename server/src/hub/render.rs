@@ -8,15 +8,19 @@ use super::karmada::{
 use super::policy::{self, FAILOVER_LABEL, PROFILE_LABEL, STRATEGY_LABEL};
 use app::models::deployment::DeploySpec;
 use app::models::policy::{FailoverPolicy, PlacementPlan, PlacementStrategy};
-use app::models::runtime::{container_plan, model_size_gb, ContainerPlan, RuntimeKind};
+use app::models::runtime::{
+    model_size_gb, ContainerPlan, RuntimeKind, AGENT_MODEL_DIR, AGENT_PORT, MODEL_READY_CONDITION,
+};
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Container, ContainerPort, EmptyDirVolumeSource, EnvVar, ExecAction, HTTPGetAction, Namespace,
-    PersistentVolumeClaim, PersistentVolumeClaimSpec, PersistentVolumeClaimVolumeSource, PodSpec, PodTemplateSpec,
-    Probe, ResourceRequirements, Service, ServicePort, ServiceSpec, Toleration, Volume, VolumeMount,
-    VolumeResourceRequirements,
+    Capabilities, Container, ContainerPort, EmptyDirVolumeSource, EnvVar, EnvVarSource, ExecAction, HTTPGetAction,
+    Namespace, ObjectFieldSelector, PersistentVolumeClaim, PersistentVolumeClaimSpec,
+    PersistentVolumeClaimVolumeSource, PodReadinessGate, PodSecurityContext, PodSpec, PodTemplateSpec, Probe,
+    ResourceRequirements, SecurityContext, Service, ServiceAccount, ServicePort, ServiceSpec, Toleration, Volume,
+    VolumeMount, VolumeResourceRequirements,
 };
+use k8s_openapi::api::rbac::v1::{PolicyRule, Role, RoleBinding, RoleRef, Subject};
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
@@ -36,11 +40,128 @@ pub const CONTAINER: &str = "model-server";
 /// nothing propagates until every object it selects is in place.
 pub struct HubObjects {
     pub namespace: Namespace,
+    /// What wrapper-image pods need on every member: the agent's account and its right to
+    /// publish progress and readiness on its own pod.
+    pub agent_access: Option<AgentAccess>,
     pub cache: Option<(PersistentVolumeClaim, PropagationPolicy)>,
     pub preload: Option<Job>,
     pub deployment: Deployment,
     pub service: Service,
     pub policy: PropagationPolicy,
+}
+
+pub struct AgentAccess {
+    pub account: ServiceAccount,
+    pub role: Role,
+    pub binding: RoleBinding,
+    pub policy: PropagationPolicy,
+}
+
+/// The account wrapper-image pods run as.
+pub const AGENT_ACCOUNT: &str = "hmas-agent";
+
+/// The agent may read and annotate pods and set their conditions in the serving namespace, and
+/// nothing else; the same objects on every member (Duplicated, no affinity: all clusters).
+pub fn agent_access() -> AgentAccess {
+    let labels = BTreeMap::from([
+        (MANAGED_BY_LABEL.to_string(), "hmas".to_string()),
+        ("app.kubernetes.io/name".to_string(), AGENT_ACCOUNT.to_string()),
+    ]);
+    let meta = || ObjectMeta {
+        name: Some(AGENT_ACCOUNT.into()),
+        namespace: Some(SERVING_NS.into()),
+        labels: Some(labels.clone()),
+        ..Default::default()
+    };
+    let rule = |resources: &[&str], verbs: &[&str]| PolicyRule {
+        api_groups: Some(vec![String::new()]),
+        resources: Some(resources.iter().map(|s| s.to_string()).collect()),
+        verbs: verbs.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    };
+    AgentAccess {
+        account: ServiceAccount { metadata: meta(), ..Default::default() },
+        role: Role {
+            metadata: meta(),
+            rules: Some(vec![rule(&["pods"], &["get", "patch"]), rule(&["pods/status"], &["get", "patch"])]),
+        },
+        binding: RoleBinding {
+            metadata: meta(),
+            role_ref: RoleRef {
+                api_group: Some("rbac.authorization.k8s.io".into()),
+                kind: "Role".into(),
+                name: AGENT_ACCOUNT.into(),
+            },
+            subjects: Some(vec![Subject {
+                kind: "ServiceAccount".into(),
+                name: AGENT_ACCOUNT.into(),
+                namespace: Some(SERVING_NS.into()),
+                ..Default::default()
+            }]),
+        },
+        policy: PropagationPolicy {
+            metadata: meta(),
+            spec: PropagationPolicySpec {
+                resource_selectors: vec![
+                    selector("ServiceAccount", "v1", AGENT_ACCOUNT),
+                    selector("Role", "rbac.authorization.k8s.io/v1", AGENT_ACCOUNT),
+                    selector("RoleBinding", "rbac.authorization.k8s.io/v1", AGENT_ACCOUNT),
+                ],
+                placement: Placement {
+                    replica_scheduling: Some(ReplicaSchedulingStrategy {
+                        replica_scheduling_type: Some("Duplicated".into()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+                ..Default::default()
+            },
+        },
+    }
+}
+
+fn agent_probe(path: &str, period: i32, failures: i32, initial: i32) -> Probe {
+    let mut p = http_probe(path, period, failures, initial);
+    if let Some(h) = p.http_get.as_mut() {
+        h.port = IntOrString::String("agent".into());
+    }
+    p
+}
+
+/// The pod's own name and namespace, for the agent to find the object it reports on.
+fn downward_env() -> Vec<EnvVar> {
+    [("HMAS_POD_NAME", "metadata.name"), ("HMAS_POD_NAMESPACE", "metadata.namespace")]
+        .into_iter()
+        .map(|(name, path)| EnvVar {
+            name: name.into(),
+            value_from: Some(EnvVarSource {
+                field_ref: Some(ObjectFieldSelector { field_path: path.into(), ..Default::default() }),
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .collect()
+}
+
+/// Wrapper images run as this user with a read-only root: only the volumes below are written.
+pub const AGENT_UID: i64 = 10001;
+
+fn agent_security() -> (PodSecurityContext, SecurityContext) {
+    (
+        PodSecurityContext {
+            run_as_non_root: Some(true),
+            run_as_user: Some(AGENT_UID),
+            run_as_group: Some(AGENT_UID),
+            fs_group: Some(AGENT_UID),
+            ..Default::default()
+        },
+        SecurityContext {
+            read_only_root_filesystem: Some(true),
+            allow_privilege_escalation: Some(false),
+            capabilities: Some(Capabilities { drop: Some(vec!["ALL".into()]), ..Default::default() }),
+            ..Default::default()
+        },
+    )
 }
 
 /// What rendering needs besides the spec.
@@ -188,8 +309,7 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
     let spec = input.spec;
     let name = input.name;
     let preset = spec.runtime.preset();
-    let plan =
-        container_plan(spec.runtime, &spec.image, &spec.model, spec.gpus_per_replica, &spec.settings, &spec.extra_args);
+    let plan = spec.container();
     let cache = spec.cache.enabled.then(|| cache_name(spec.runtime, &spec.model));
     let server_labels = labels(name, "server", spec.runtime);
     let pod_selector = BTreeMap::from([
@@ -197,8 +317,13 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
         (ROLE_LABEL.to_string(), "server".to_string()),
     ]);
 
-    // Ollama's health answers before the model is pulled; ready means the model is there.
-    let readiness = if spec.runtime == RuntimeKind::Ollama {
+    let agent = spec.agent;
+    let cache_path = if agent { AGENT_MODEL_DIR } else { preset.cache_path };
+    // Ollama's health answers before the model is pulled; ready means the model is there. The
+    // agent says both for every runtime.
+    let readiness = if agent {
+        agent_probe("/readyz", 10, 3, 0)
+    } else if spec.runtime == RuntimeKind::Ollama {
         Probe {
             exec: Some(ExecAction {
                 command: Some(vec!["/bin/sh".into(), "-c".into(), "ollama show \"$HMAS_MODEL\" >/dev/null".into()]),
@@ -213,7 +338,16 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
     };
     let mut volumes = vec![cache_volume(cache.as_deref())];
     let mut mounts =
-        vec![VolumeMount { name: "model-cache".into(), mount_path: preset.cache_path.into(), ..Default::default() }];
+        vec![VolumeMount { name: "model-cache".into(), mount_path: cache_path.into(), ..Default::default() }];
+    if agent {
+        // The root filesystem is read-only: the runtime's scratch space and $HOME live here.
+        volumes.push(Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        });
+        mounts.push(VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() });
+    }
     if spec.gpus_per_replica > 1 {
         // Tensor parallel workers talk through shared memory; the default 64 MiB /dev/shm is too small.
         volumes.push(Volume {
@@ -231,23 +365,44 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
             ..Default::default()
         }]
     });
+    let mut ports = vec![ContainerPort {
+        name: Some("http".into()),
+        container_port: plan.port as i32,
+        protocol: Some("TCP".into()),
+        ..Default::default()
+    }];
+    let mut container_env = env(&plan);
+    let (pod_security, container_security) = if agent {
+        ports.push(ContainerPort {
+            name: Some("agent".into()),
+            container_port: AGENT_PORT as i32,
+            protocol: Some("TCP".into()),
+            ..Default::default()
+        });
+        container_env.extend(downward_env());
+        let (p, c) = agent_security();
+        (Some(p), Some(c))
+    } else {
+        (None, None)
+    };
+    let (startup, liveness) = if agent {
+        (agent_probe("/healthz", 10, startup_failures(spec), 5), agent_probe("/healthz", 15, 4, 0))
+    } else {
+        (http_probe(preset.health_path, 10, startup_failures(spec), 5), http_probe(preset.health_path, 15, 4, 0))
+    };
     let container = Container {
         name: CONTAINER.into(),
         image: Some(plan.image.clone()),
         command: (!plan.command.is_empty()).then(|| plan.command.clone()),
         args: (!plan.args.is_empty()).then(|| plan.args.clone()),
-        env: Some(env(&plan)),
-        ports: Some(vec![ContainerPort {
-            name: Some("http".into()),
-            container_port: plan.port as i32,
-            protocol: Some("TCP".into()),
-            ..Default::default()
-        }]),
+        env: Some(container_env.clone()),
+        ports: Some(ports),
         resources: Some(resources(spec.gpus_per_replica)),
         volume_mounts: Some(mounts),
-        startup_probe: Some(http_probe(preset.health_path, 10, startup_failures(spec), 5)),
+        startup_probe: Some(startup),
         readiness_probe: Some(readiness),
-        liveness_probe: Some(http_probe(preset.health_path, 15, 4, 0)),
+        liveness_probe: Some(liveness),
+        security_context: container_security.clone(),
         ..Default::default()
     };
     let mut deployment_labels = server_labels.clone();
@@ -273,6 +428,10 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
                     tolerations: tolerations.clone(),
                     // Long enough for in-flight generations to finish.
                     termination_grace_period_seconds: Some(60),
+                    service_account_name: agent.then(|| AGENT_ACCOUNT.to_string()),
+                    security_context: pod_security.clone(),
+                    readiness_gates: agent
+                        .then(|| vec![PodReadinessGate { condition_type: MODEL_READY_CONDITION.into() }]),
                     ..Default::default()
                 }),
             },
@@ -296,12 +455,35 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
         }),
         status: None,
     };
-    let preload = match (input.preload, &cache, preset.preload) {
-        (true, Some(claim), Some(command)) => {
+    // The agent pre-loads any runtime: the same command with `--fetch-only`.
+    // (command, args) of the pre-load container.
+    type Argv = Option<Vec<String>>;
+    let preload_command: Option<(Argv, Argv)> = if agent {
+        let mut args = vec!["--fetch-only".to_string()];
+        args.extend(plan.args.iter().cloned());
+        Some((None, Some(args)))
+    } else {
+        preset.preload.map(|c| (Some(c.iter().map(|s| s.to_string()).collect()), None))
+    };
+    let preload = match (input.preload, &cache, preload_command) {
+        (true, Some(claim), Some((command, args))) => {
             let job_name = format!("{name}-preload");
             let job_labels = labels(name, "preload", spec.runtime);
-            let mut env = env(&plan);
-            env.retain(|e| e.name == "HMAS_MODEL" || preset.cache_env.iter().any(|(k, _)| *k == e.name));
+            let mut env = container_env.clone();
+            if !agent {
+                env.retain(|e| e.name == "HMAS_MODEL" || preset.cache_env.iter().any(|(k, _)| *k == e.name));
+            }
+            let mut job_mounts =
+                vec![VolumeMount { name: "model-cache".into(), mount_path: cache_path.into(), ..Default::default() }];
+            let mut job_volumes = vec![cache_volume(Some(claim))];
+            if agent {
+                job_mounts.push(VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() });
+                job_volumes.push(Volume {
+                    name: "tmp".into(),
+                    empty_dir: Some(EmptyDirVolumeSource::default()),
+                    ..Default::default()
+                });
+            }
             Some(Job {
                 metadata: meta(&job_name, job_labels.clone(), &spec.model),
                 spec: Some(JobSpec {
@@ -313,13 +495,11 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
                             containers: vec![Container {
                                 name: "preload".into(),
                                 image: Some(plan.image.clone()),
-                                command: Some(command.iter().map(|s| s.to_string()).collect()),
+                                command,
+                                args,
                                 env: Some(env),
-                                volume_mounts: Some(vec![VolumeMount {
-                                    name: "model-cache".into(),
-                                    mount_path: preset.cache_path.into(),
-                                    ..Default::default()
-                                }]),
+                                volume_mounts: Some(job_mounts),
+                                security_context: container_security,
                                 resources: Some(ResourceRequirements {
                                     requests: Some(BTreeMap::from([
                                         ("cpu".to_string(), quantity("1")),
@@ -329,8 +509,10 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
                                 }),
                                 ..Default::default()
                             }],
-                            volumes: Some(vec![cache_volume(Some(claim))]),
+                            volumes: Some(job_volumes),
                             tolerations,
+                            service_account_name: agent.then(|| AGENT_ACCOUNT.to_string()),
+                            security_context: pod_security,
                             ..Default::default()
                         }),
                     },
@@ -409,7 +591,15 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
         };
         (pvc, pp)
     });
-    HubObjects { namespace: serving_namespace(), cache, preload, deployment, service, policy }
+    HubObjects {
+        namespace: serving_namespace(),
+        agent_access: agent.then(agent_access),
+        cache,
+        preload,
+        deployment,
+        service,
+        policy,
+    }
 }
 
 #[cfg(test)]
@@ -432,6 +622,7 @@ mod tests {
             strategy: String::new(),
             profile: String::new(),
             failover: String::new(),
+            agent: false,
         }
     }
 

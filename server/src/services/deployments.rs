@@ -17,7 +17,7 @@ use app::models::deployment::{
     sanitize_name, unique_name, DeployOptions, DeploySpec, DeploymentDetail, DeploymentPhase, DeploymentView,
     ObservedStatus,
 };
-use app::models::runtime::{command_line, container_plan, model_presets};
+use app::models::runtime::{command_line, model_presets};
 use app::models::user::SessionUser;
 use app::services::DeploymentsService;
 use async_trait::async_trait;
@@ -509,14 +509,7 @@ impl DeploymentsService for DeploymentsServiceImpl {
         let mut clusters: BTreeSet<String> = Self::targets(Some(&book), &r).into_iter().collect();
         clusters.extend(r.observed.placements.iter().map(|p| p.cluster.clone()));
         let preset = spec.runtime.preset();
-        let plan = container_plan(
-            spec.runtime,
-            &spec.image,
-            &spec.model,
-            spec.gpus_per_replica,
-            &spec.settings,
-            &spec.extra_args,
-        );
+        let plan = spec.container();
         let objs = Self::render_row(&r, &book.resolve(&r.spec)?, &[]);
         let mut events = Vec::new();
         if r.state == ApplyState::Applied {

@@ -22,6 +22,10 @@ pub struct Faults {
     pub latency_ms: AtomicU64,
     /// Share of API requests answered 503, per thousand.
     pub error_per_mille: AtomicU32,
+    /// Pods with readiness gates are run by real agents (`hmas agent` processes pointed at this
+    /// cluster) that fetch the model, publish progress and set the gates; the kubelet only starts
+    /// the container. Off: the kubelet plays the agent's part too.
+    pub external_agents: AtomicBool,
 }
 
 pub struct Cluster {

@@ -1,6 +1,7 @@
 //! Fault controls on the hub, for failure drills and tests: `/sim/v1/clusters` lists the clusters
 //! and their faults; `POST /sim/v1/clusters/{name}` with `{"down": true, "latencyMs": 200,
-//! "errorPerMille": 50}` (any subset) changes them. Needs the hub's admin token.
+//! "errorPerMille": 50, "externalAgents": true}` (any subset) changes them. Needs the hub's admin
+//! token.
 use super::cluster::Cluster;
 use super::member::Member;
 use super::status::ApiError;
@@ -26,6 +27,7 @@ struct Change {
     down: Option<bool>,
     latency_ms: Option<u64>,
     error_per_mille: Option<u32>,
+    external_agents: Option<bool>,
 }
 
 pub fn router(hub: Arc<Cluster>, members: Arc<RwLock<Vec<Arc<Member>>>>) -> Router {
@@ -60,6 +62,7 @@ fn describe(c: &Cluster) -> Value {
         "latencyMs": c.faults.latency_ms.load(Ordering::Relaxed),
         "errorPerMille": c.faults.error_per_mille.load(Ordering::Relaxed),
         "generating": c.generating.load(Ordering::Relaxed),
+        "externalAgents": c.faults.external_agents.load(Ordering::Relaxed),
     })
 }
 
@@ -106,6 +109,9 @@ async fn change(State(ctl): State<Ctl>, h: HeaderMap, Path(name): Path<String>, 
     }
     if let Some(e) = ch.error_per_mille {
         c.faults.error_per_mille.store(e, Ordering::Relaxed);
+    }
+    if let Some(x) = ch.external_agents {
+        c.faults.external_agents.store(x, Ordering::Relaxed);
     }
     Json(describe(&c)).into_response()
 }

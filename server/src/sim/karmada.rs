@@ -28,8 +28,18 @@ const DEFAULT_TOLERATION_SECONDS: f64 = 300.0;
 const DEFAULT_GRACE_SECONDS: f64 = 600.0;
 
 /// Kinds a policy may propagate.
-const PROPAGATABLE: &[&str] =
-    &["Deployment", "Service", "ConfigMap", "Secret", "PersistentVolumeClaim", "Job", "ServiceAccount"];
+const PROPAGATABLE: &[&str] = &[
+    "Deployment",
+    "Service",
+    "ConfigMap",
+    "Secret",
+    "PersistentVolumeClaim",
+    "Job",
+    "ServiceAccount",
+    "Role",
+    "RoleBinding",
+    "NetworkPolicy",
+];
 
 pub struct Karmada {
     pub hub: Arc<Cluster>,

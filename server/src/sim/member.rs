@@ -280,6 +280,46 @@ impl Member {
         pods.into_iter().filter(|p| owned_by(p, uid)).collect()
     }
 
+    /// The pod's readiness gates: condition types that must be True, besides the containers, for
+    /// the pod to be Ready (set by someone else through the status subresource).
+    fn gates(p: &Value) -> Vec<String> {
+        p.pointer("/spec/readinessGates")
+            .and_then(Value::as_array)
+            .map(|g| g.iter().filter_map(|x| x["conditionType"].as_str().map(String::from)).collect())
+            .unwrap_or_default()
+    }
+
+    fn condition_true(p: &Value, ctype: &str) -> bool {
+        p.pointer("/status/conditions")
+            .and_then(Value::as_array)
+            .is_some_and(|cs| cs.iter().any(|c| c["type"] == ctype && c["status"] == "True"))
+    }
+
+    /// Ready follows the containers and every gate, as the kubelet computes it.
+    fn sync_ready(&self, p: &Value, key: &(String, String)) {
+        let gates = Self::gates(p);
+        let missing: Vec<&String> = gates.iter().filter(|g| !Self::condition_true(p, g)).collect();
+        let ready = missing.is_empty();
+        if ready == Self::pod_ready(p) {
+            return;
+        }
+        let message = missing
+            .first()
+            .map(|g| format!("corresponding condition of pod readiness gate \"{g}\" does not exist."))
+            .unwrap_or_default();
+        let _ = self.cluster.store.mutate(rt("Pod"), &key.0, &key.1, true, |o| {
+            if ready {
+                set_condition(o, "Ready", "True", "", "");
+            } else {
+                set_condition(o, "Ready", "False", "ReadinessGatesNotReady", &message);
+            }
+        });
+    }
+
+    fn external(&self) -> bool {
+        self.cluster.faults.external_agents.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn pod_ready(p: &Value) -> bool {
         p.pointer("/status/conditions")
             .and_then(Value::as_array)
@@ -570,6 +610,7 @@ impl Member {
                 (r.stage, r.since.elapsed(), r.workload.clone())
             };
             match stage {
+                Stage::Ready => self.sync_ready(&p, &key),
                 Stage::PullingImage if elapsed >= Duration::from_secs_f64(self.cfg.image_pull_seconds * scale) => {
                     self.st().pulled.insert((node.clone(), wl.image.clone()));
                     self.event(
@@ -624,6 +665,8 @@ impl Member {
             (r.stage, r.workload.clone())
         };
         let needs_model = wl.runtime != Runtime::Other && wl.model.is_some();
+        // A real agent in the container fetches the model and sets the gates itself.
+        let agent_outside = self.external() && !Self::gates(pod).is_empty();
         let next = match stage {
             Stage::PullingImage => {
                 let cname = pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or("main");
@@ -634,7 +677,10 @@ impl Member {
                     o["status"]["containerStatuses"][0]["state"] = json!({"running": {"startedAt": now_rfc3339()}});
                     o["status"]["containerStatuses"][0]["started"] = json!(true);
                 });
-                if needs_model {
+                if agent_outside {
+                    self.cluster.log(&key.0, &key.1, "container started; the agent fetches the model");
+                    Stage::Loading
+                } else if needs_model {
                     let model = wl.model.clone().unwrap_or_default();
                     let cached = self
                         .models_on_claims(pod)
@@ -671,10 +717,17 @@ impl Member {
                 Stage::Done
             }
             Stage::Loading => {
+                let gates = Self::gates(pod);
                 let _ = store.mutate(rt("Pod"), &key.0, &key.1, true, |o| {
                     o["status"]["containerStatuses"][0]["ready"] = json!(true);
                     set_condition(o, "ContainersReady", "True", "", "");
-                    set_condition(o, "Ready", "True", "", "");
+                    if !agent_outside {
+                        // Playing the agent: the model is served.
+                        for g in &gates {
+                            set_condition(o, g, "True", "", "");
+                        }
+                        set_condition(o, "Ready", "True", "", "");
+                    }
                 });
                 self.cluster.log(&key.0, &key.1, "server ready");
                 Stage::Ready

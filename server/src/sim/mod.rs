@@ -17,6 +17,7 @@ mod rbac;
 pub mod resources;
 mod runtime;
 mod selectors;
+pub mod standalone;
 mod status;
 pub mod store;
 mod table;

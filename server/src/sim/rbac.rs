@@ -86,31 +86,45 @@ pub fn authorize(
     let allowed = match who {
         Identity::Admin(_) => true,
         Identity::ServiceAccount { namespace, name } => {
-            let crb = ResourceType::of_kind("ClusterRoleBinding").expect("crb");
-            let cr = ResourceType::of_kind("ClusterRole").expect("cr");
-            let (bindings, _) = store.list(crb, None);
-            bindings
+            let kind = |k: &str| ResourceType::of_kind(k).expect("rbac kinds");
+            let binds_me = |b: &&Value| {
+                b.get("subjects").and_then(Value::as_array).is_some_and(|subs| {
+                    subs.iter().any(|s| {
+                        s["kind"] == "ServiceAccount"
+                            && s["name"] == name.as_str()
+                            && s["namespace"] == namespace.as_str()
+                    })
+                })
+            };
+            // ClusterRoleBindings grant everywhere; RoleBindings only in their own namespace,
+            // to a Role there or to a ClusterRole.
+            let (cluster_bindings, _) = store.list(kind("ClusterRoleBinding"), None);
+            let mut roles: Vec<Value> = cluster_bindings
                 .iter()
-                .filter(|b| {
-                    b.get("subjects").and_then(Value::as_array).is_some_and(|subs| {
-                        subs.iter().any(|s| {
-                            s["kind"] == "ServiceAccount"
-                                && s["name"] == name.as_str()
-                                && s["namespace"] == namespace.as_str()
-                        })
-                    })
-                })
+                .filter(binds_me)
                 .filter_map(|b| b.pointer("/roleRef/name").and_then(Value::as_str))
-                .filter_map(|role| store.try_get(cr, "", role))
-                .any(|role| {
-                    role.get("rules").and_then(Value::as_array).is_some_and(|rules| {
-                        rules.iter().any(|r| {
-                            list_has(r, "apiGroups", res.group)
-                                && list_has(r, "resources", res.plural)
-                                && list_has(r, "verbs", verb)
-                        })
+                .filter_map(|role| store.try_get(kind("ClusterRole"), "", role))
+                .collect();
+            if let Some(ns) = ns.filter(|n| !n.is_empty()) {
+                let (bindings, _) = store.list(kind("RoleBinding"), Some(ns));
+                for b in bindings.iter().filter(binds_me) {
+                    let role = b.pointer("/roleRef/name").and_then(Value::as_str).unwrap_or("");
+                    let found = match b.pointer("/roleRef/kind").and_then(Value::as_str) {
+                        Some("Role") => store.try_get(kind("Role"), ns, role),
+                        _ => store.try_get(kind("ClusterRole"), "", role),
+                    };
+                    roles.extend(found);
+                }
+            }
+            roles.iter().any(|role| {
+                role.get("rules").and_then(Value::as_array).is_some_and(|rules| {
+                    rules.iter().any(|r| {
+                        list_has(r, "apiGroups", res.group)
+                            && list_has(r, "resources", res.plural)
+                            && list_has(r, "verbs", verb)
                     })
                 })
+            })
         }
     };
     if allowed {

@@ -203,15 +203,34 @@ fn reply_words(model: &str, pod: &str, prompt: &str, max_tokens: u64, ignore_eos
     }
 }
 
-/// Counts an answer in progress on its cluster until dropped (finished, or the client left).
-struct Generating(Arc<AtomicUsize>);
+/// Counts an answer in progress until dropped (finished, or the client left).
+pub struct Generating(Arc<AtomicUsize>);
 
 impl Generating {
     fn new(ctx: &Ctx) -> Option<Self> {
         let m = ctx.member.upgrade()?;
-        m.cluster.generating.fetch_add(1, Ordering::Relaxed);
-        Some(Self(m.cluster.generating.clone()))
+        Some(Self::on(m.cluster.generating.clone()))
     }
+
+    pub fn on(counter: Arc<AtomicUsize>) -> Self {
+        counter.fetch_add(1, Ordering::Relaxed);
+        Self(counter)
+    }
+}
+
+/// What a standalone runtime reports in its metrics: tokens in and out, answers finished.
+#[derive(Default)]
+pub struct Tally {
+    pub prompt_tokens: std::sync::atomic::AtomicU64,
+    pub generated_tokens: std::sync::atomic::AtomicU64,
+    pub finished: std::sync::atomic::AtomicU64,
+}
+
+/// How fast a simulated model server answers.
+#[derive(Clone, Copy)]
+pub struct Pace {
+    pub tokens_per_second: f64,
+    pub ttft_ms: u64,
 }
 
 impl Drop for Generating {
@@ -253,6 +272,20 @@ async fn generate(ctx: Ctx, body: Bytes, chat: bool) -> Response {
         Ok(x) => x,
         Err(e) => return e.into_response(),
     };
+    let pace = Pace { tokens_per_second: ctx.cfg.tokens_per_second, ttft_ms: ctx.cfg.ttft_ms };
+    answer(req, model, pod, chat, pace, Generating::new(&ctx), None).await
+}
+
+/// An OpenAI-shaped answer to a checked request, streamed or whole.
+pub async fn answer(
+    req: Value,
+    model: String,
+    pod: String,
+    chat: bool,
+    pace: Pace,
+    generating: Option<Generating>,
+    tally: Option<Arc<Tally>>,
+) -> Response {
     let prompt = if chat {
         let Some(msgs) = req.get("messages").and_then(Value::as_array).filter(|m| !m.is_empty()) else {
             return error(StatusCode::BAD_REQUEST, "messages: field required", "BadRequestError");
@@ -265,19 +298,27 @@ async fn generate(ctx: Ctx, body: Bytes, chat: bool) -> Response {
         req.get("max_tokens").or_else(|| req.get("max_completion_tokens")).and_then(Value::as_u64).unwrap_or(256);
     let ignore_eos = req.get("ignore_eos").and_then(Value::as_bool).unwrap_or(false);
     let words = reply_words(&model, &pod, &prompt, max_tokens, ignore_eos);
-    let generating = Generating::new(&ctx);
     let prompt_tokens = count_tokens(&prompt);
+    let count = move |t: &Option<Arc<Tally>>, f: fn(&Tally) -> &std::sync::atomic::AtomicU64, n: u64| {
+        if let Some(t) = t {
+            f(t).fetch_add(n, Ordering::Relaxed);
+        }
+    };
+    count(&tally, |t| &t.prompt_tokens, prompt_tokens);
     let completion_tokens = words.len() as u64;
     let usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens});
     let id = format!("{}-{}", if chat { "chatcmpl" } else { "cmpl" }, request_id());
     let created = now_secs();
-    let per_token = Duration::from_secs_f64(1.0 / ctx.cfg.tokens_per_second.max(0.001));
-    let ttft = Duration::from_millis(ctx.cfg.ttft_ms);
+    let per_token = Duration::from_secs_f64(1.0 / pace.tokens_per_second.max(0.001));
+    let ttft = Duration::from_millis(pace.ttft_ms);
     let stream = req.get("stream").and_then(Value::as_bool).unwrap_or(false);
     let finish = if completion_tokens >= max_tokens { "length" } else { "stop" };
 
     if !stream {
         tokio::time::sleep(ttft + per_token * completion_tokens as u32).await;
+        count(&tally, |t| &t.generated_tokens, completion_tokens);
+        count(&tally, |t| &t.finished, 1);
+        drop(generating);
         let text = words.join(" ");
         let choice = if chat {
             json!({"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": finish})
@@ -326,7 +367,9 @@ async fn generate(ctx: Ctx, body: Bytes, chat: bool) -> Response {
             if tx.send(Ok(chunk(choice, None))).await.is_err() {
                 return;
             }
+            count(&tally, |t| &t.generated_tokens, 1);
         }
+        count(&tally, |t| &t.finished, 1);
         let last = if chat {
             json!({"index": 0, "delta": {}, "finish_reason": finish})
         } else {

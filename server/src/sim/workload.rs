@@ -85,11 +85,21 @@ fn after(words: &[String], flags: &[&str]) -> Option<String> {
 pub fn read(pod: &Value) -> Workload {
     let c = pod.pointer("/spec/containers/0").cloned().unwrap_or(Value::Null);
     let image = c.get("image").and_then(Value::as_str).unwrap_or("").to_string();
-    let runtime = Runtime::from_image(&image);
+    // H-MAS's wrapper images say what they run in the environment (the agent reads the same).
+    let agent_runtime = env(&c, "HMAS_RUNTIME").map(|r| match r.as_str() {
+        "ollama" => Runtime::Ollama,
+        "vllm" => Runtime::Vllm,
+        "tgi" => Runtime::Tgi,
+        "llama_cpp" => Runtime::LlamaCpp,
+        "sglang" => Runtime::Sglang,
+        _ => Runtime::Other,
+    });
+    let runtime = agent_runtime.unwrap_or_else(|| Runtime::from_image(&image));
     let w = words(&c);
     // A download command (`hf download M`, `text-generation-server download-weights M`) fetches
     // the model whatever the image.
-    let model = after(&w, &["download", "download-weights"]).or_else(|| match runtime {
+    let from_agent = agent_runtime.and_then(|_| env(&c, "HMAS_MODEL"));
+    let model = from_agent.or_else(|| after(&w, &["download", "download-weights"])).or_else(|| match runtime {
         Runtime::Ollama => after(&w, &["pull", "run"]).or_else(|| env(&c, "OLLAMA_MODEL")),
         Runtime::Vllm => after(&w, &["--model", "serve"]).or_else(|| env(&c, "MODEL")),
         Runtime::Tgi => after(&w, &["--model-id"]).or_else(|| env(&c, "MODEL_ID")),
