@@ -283,8 +283,8 @@ pub static PRESETS: &[RuntimePreset] = &[
     RuntimePreset {
         kind: RuntimeKind::LlamaCpp,
         label: "llama.cpp",
-        image: "ghcr.io/ggml-org/llama.cpp:server",
-        gpu_image: Some("ghcr.io/ggml-org/llama.cpp:server-cuda"),
+        image: "ghcr.io/ggml-org/llama.cpp:server-b11151",
+        gpu_image: Some("ghcr.io/ggml-org/llama.cpp:server-cuda-b11151"),
         port: 8080,
         entrypoint: &["/app/llama-server"],
         openai_base: "/v1",
@@ -708,6 +708,12 @@ pub fn agent_plan(runtime: RuntimeKind, image: &str, gpus: u32, plain: Container
             a
         }
     };
+    // The metrics the agent translates are off by default in these two.
+    match runtime {
+        RuntimeKind::LlamaCpp => runtime_args.push("--metrics".into()),
+        RuntimeKind::Sglang => runtime_args.push("--enable-metrics".into()),
+        _ => {}
+    }
     let mut args: Vec<String> = vec!["--".into()];
     args.extend(p.entrypoint.iter().map(|w| w.to_string()));
     args.append(&mut runtime_args);
@@ -800,6 +806,45 @@ mod tests {
     }
 
     #[test]
+    fn the_agent_runs_the_plain_runtime_and_fetches_the_model_itself() {
+        let plan = |r, model: &str, gpus| {
+            agent_plan(
+                r,
+                "",
+                gpus,
+                container_plan(
+                    r,
+                    "",
+                    model,
+                    gpus,
+                    &map(&[("gpu_layers", "20")]).into_iter().filter(|_| r == RuntimeKind::Ollama).collect(),
+                    &[],
+                ),
+            )
+        };
+        let o = plan(RuntimeKind::Ollama, "llama3.2:1b", 1);
+        assert!(o.command.is_empty(), "the wrapper image's entrypoint is `hmas agent`");
+        assert_eq!(o.args, ["--", "/bin/ollama", "serve"]);
+        assert!(o.image.ends_with(&format!("{}-ollama", env!("CARGO_PKG_VERSION"))), "{}", o.image);
+        for kv in [("OLLAMA_MODELS", "/models/models"), ("HMAS_RUNTIME", "ollama"), ("HMAS_PARAM_NUM_GPU", "20")] {
+            assert!(o.env.contains(&(kv.0.into(), kv.1.into())), "{kv:?} in {:?}", o.env);
+        }
+        let v = plan(RuntimeKind::Vllm, "Qwen/Qwen2.5-7B-Instruct", 1);
+        assert_eq!(v.args[..4], ["--", "vllm", "serve", "Qwen/Qwen2.5-7B-Instruct"]);
+        assert!(v.env.contains(&("HF_HOME".into(), "/models".into())));
+        let l = plan(RuntimeKind::LlamaCpp, "bartowski/X-GGUF:Q4_K_M", 1);
+        assert!(!l.args.contains(&"-hf".to_string()), "the agent passes the downloaded file: {:?}", l.args);
+        assert!(l.args.contains(&"--metrics".to_string()) && l.image.ends_with("-llama-cpp-cuda"));
+        assert_eq!(plan(RuntimeKind::LlamaCpp, "bartowski/X-GGUF:Q4_K_M", 0).image.rsplit('-').next(), Some("cpp"));
+        let t = plan(RuntimeKind::Tgi, "org/m", 1);
+        assert_eq!(t.args[..4], ["--", "text-generation-launcher", "--model-id", "org/m"]);
+        assert!(t.env.contains(&("HUGGINGFACE_HUB_CACHE".into(), "/models".into())));
+        let s = plan(RuntimeKind::Sglang, "org/m", 1);
+        assert_eq!(s.args[..4], ["--", "python3", "-m", "sglang.launch_server"]);
+        assert!(s.args.contains(&"--enable-metrics".to_string()));
+    }
+
+    #[test]
     fn ollama_starts_the_server_before_pulling() {
         let p = container_plan(
             RuntimeKind::Ollama,
@@ -847,10 +892,10 @@ mod tests {
             ]
         );
         let l = container_plan(RuntimeKind::LlamaCpp, "", "bartowski/X-GGUF:Q4_K_M", 0, &BTreeMap::new(), &[]);
-        assert_eq!(l.image, "ghcr.io/ggml-org/llama.cpp:server");
+        assert_eq!(l.image, "ghcr.io/ggml-org/llama.cpp:server-b11151");
         assert_eq!(
             container_plan(RuntimeKind::LlamaCpp, "", "m", 1, &BTreeMap::new(), &[]).image,
-            "ghcr.io/ggml-org/llama.cpp:server-cuda"
+            "ghcr.io/ggml-org/llama.cpp:server-cuda-b11151"
         );
         assert_eq!(container_plan(RuntimeKind::Tgi, "my/tgi:1", "m", 1, &BTreeMap::new(), &[]).image, "my/tgi:1");
         assert!(command_line(&p).starts_with("vllm serve Qwen/Qwen2.5-7B-Instruct --host"));

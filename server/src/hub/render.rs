@@ -668,7 +668,7 @@ mod tests {
             (
                 RuntimeKind::LlamaCpp,
                 "bartowski/X-GGUF:Q4_K_M",
-                "ghcr.io/ggml-org/llama.cpp:server-cuda",
+                "ghcr.io/ggml-org/llama.cpp:server-cuda-b11151",
                 8080,
                 "/models",
                 "/health",
