@@ -33,6 +33,10 @@ pub enum Command {
     Serve(ServeArgs),
     /// Apply database migrations and exit.
     Migrate(DbArgs),
+    /// Write a consistent copy of the SQLite database while H-MAS runs (PostgreSQL: use pg_dump).
+    Backup(BackupArgs),
+    /// Re-encrypt every stored cluster credential with a new master key (stop H-MAS first).
+    RotateMasterKey(RotateArgs),
     /// Run the simulated Karmada hub and member clusters on their own, for kubectl and other tools.
     Sim(SimArgs),
     /// Run a model server inside H-MAS's wrapper image: start the runtime, fetch the model with
@@ -136,6 +140,29 @@ pub struct SimArgs {
     pub join: bool,
     #[command(flatten)]
     pub sim: SimOptions,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct BackupArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// The file to write (it must not exist), or - for standard output.
+    #[arg(long, value_name = "FILE")]
+    pub to: PathBuf,
+}
+
+#[derive(Args, Debug, Clone)]
+#[command(
+    after_help = "The current key is HMAS_MASTER_KEY, else <data-dir>/master.key. With the key file, the new key \
+replaces it (written first as master.key.new). With HMAS_MASTER_KEY, give --new-key-file and put that key in the \
+variable (its Secret) before starting H-MAS again."
+)]
+pub struct RotateArgs {
+    #[command(flatten)]
+    pub db: DbArgs,
+    /// A file holding the new key (64 hex characters). Default: a new random key.
+    #[arg(long, value_name = "FILE")]
+    pub new_key_file: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Default, Clone)]

@@ -6,6 +6,7 @@ pub mod gateway;
 pub mod http;
 pub mod hub;
 pub mod metrics;
+pub mod ops;
 pub mod secrets;
 pub mod serve;
 pub mod services;

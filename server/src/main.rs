@@ -8,6 +8,16 @@ fn main() -> ExitCode {
         None => (cli.serve.clone(), false),
         Some(Command::Serve(a)) => (a.clone(), false),
         Some(Command::Migrate(db)) => (ServeArgs { db: db.clone(), ..Default::default() }, true),
+        Some(Command::Backup(b)) => {
+            return offline(cli.config.as_deref(), &b.db, |s| {
+                Box::pin(async move { server::ops::backup(&s, &b.to).await })
+            });
+        }
+        Some(Command::RotateMasterKey(r)) => {
+            return offline(cli.config.as_deref(), &r.db, |s| {
+                Box::pin(async move { server::ops::rotate_master_key(&s, r.new_key_file.as_deref()).await })
+            });
+        }
         Some(Command::Agent(a)) => {
             init_logging(LogFormat::Text);
             let cfg = match server::agent::AgentConfig::resolve(a) {
@@ -74,6 +84,35 @@ fn main() -> ExitCode {
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("hmas: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+type OpFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + 'a>>;
+
+/// Runs an offline operation on the configured database; its report goes to stderr (stdout may
+/// carry a backup).
+fn offline<'a>(
+    config: Option<&std::path::Path>,
+    db: &server::config::DbArgs,
+    op: impl FnOnce(Settings) -> OpFuture<'a>,
+) -> ExitCode {
+    let settings = match Settings::resolve(config, &ServeArgs { db: db.clone(), ..Default::default() }) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("hmas: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    match rt.block_on(op(settings)) {
+        Ok(report) => {
+            eprintln!("{report}");
+            ExitCode::SUCCESS
+        }
         Err(e) => {
             eprintln!("hmas: {e}");
             ExitCode::FAILURE

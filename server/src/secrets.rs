@@ -45,6 +45,19 @@ impl Sealer {
         }
     }
 
+    /// From 64 hex characters (a key file's or the variable's text).
+    pub fn from_hex(text: &str) -> Result<Sealer, String> {
+        Ok(Sealer::from_key(&parse_key(text.trim())?))
+    }
+
+    /// A fresh random key, and its text for a key file.
+    pub fn generate() -> (Sealer, String) {
+        let key = ChaCha20Poly1305::generate_key(&mut OsRng);
+        let mut k = [0u8; 32];
+        k.copy_from_slice(&key);
+        (Sealer::from_key(&k), hex::encode(key))
+    }
+
     pub fn seal(&self, plaintext: &str) -> String {
         let nonce = ChaCha20Poly1305::generate_nonce(&mut OsRng);
         let ct = self.cipher.encrypt(&nonce, plaintext.as_bytes()).expect("encryption of a bounded buffer");
@@ -73,7 +86,8 @@ fn parse_key(hexkey: &str) -> Result<[u8; 32], String> {
     bytes.try_into().map_err(|_| "must be 64 hexadecimal characters (32 bytes)".to_string())
 }
 
-fn write_private(path: &Path, text: &str) -> Result<(), String> {
+/// Writes a new file readable by its owner only; an existing file is an error.
+pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
     use std::io::Write;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);

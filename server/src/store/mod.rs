@@ -5,6 +5,7 @@
 mod clusters;
 mod deployments;
 mod keys;
+mod maintenance;
 mod policies;
 mod sessions;
 mod usage;

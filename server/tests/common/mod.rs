@@ -51,7 +51,26 @@ impl Hmas {
         log: Option<&std::path::Path>,
         time_scale: f64,
     ) -> Hmas {
+        Hmas::start_env(data_dir, admin_password, log, time_scale, &[])
+    }
+
+    /// With extra environment (e.g. HMAS_MASTER_KEY).
+    pub fn start_with_env(data_dir: &std::path::Path, admin_password: Option<&str>, env: &[(&str, &str)]) -> Hmas {
+        Hmas::start_env(data_dir, admin_password, None, 0.01, env)
+    }
+
+    fn start_env(
+        data_dir: &std::path::Path,
+        admin_password: Option<&str>,
+        log: Option<&std::path::Path>,
+        time_scale: f64,
+        env: &[(&str, &str)],
+    ) -> Hmas {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hmas"));
+        cmd.env_remove("HMAS_MASTER_KEY");
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env_remove("HMAS_DATABASE_URL")
