@@ -14,7 +14,11 @@ use std::time::Duration;
     long_about = "H-MAS registers Kubernetes clusters into a Karmada hub, deploys model servers to them and \
 puts one authenticated, OpenAI-compatible endpoint in front of every model.\n\n\
 Without a command it runs `serve`. Every option can also come from an HMAS_* environment variable \
-or from a TOML file given with --config (keys are the option names with '_' for '-').",
+or from a TOML file given with --config (keys are the option names with '_' for '-').\n\n\
+Secrets come only from the environment: HMAS_MASTER_KEY (64 hexadecimal characters; without it the key \
+file <data-dir>/master.key, created on first start) encrypts cluster credentials, and HMAS_ADMIN_PASSWORD \
+sets the first admin's password (else one is printed once). HMAS_LOG sets the log filter \
+(default: info,sqlx=warn,tower_http=info).",
     args_conflicts_with_subcommands = true
 )]
 pub struct Cli {
@@ -43,7 +47,7 @@ pub enum Command {
     /// progress, serve /healthz, /readyz and /metrics, forward signals, shut down cleanly.
     Agent(AgentArgs),
     /// Run one simulated model server (or a simulated Hugging Face Hub) as its own process, to try
-    /// `hmas agent` without a GPU: `hmas agent --runtime ollama -- hmas sim-runtime ollama`.
+    /// `hmas agent` without a GPU: `hmas agent --runtime ollama --model llama3.2:1b -- hmas sim-runtime ollama`.
     SimRuntime(SimRuntimeArgs),
 }
 
