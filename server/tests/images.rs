@@ -165,7 +165,7 @@ fn each_wrapper_image_matches_the_deployment_rendered_for_it() {
             let pod = pod(runtime, gpus);
             let c = &pod.containers[0];
             assert_eq!(c.image.as_deref(), Some(image.as_str()), "{what}");
-            assert!(c.command.is_none(), "{what}: the image's entrypoint must run");
+            assert_eq!(c.command.as_deref(), Some(&stage.entrypoint[..]), "{what}: the image's entrypoint");
             let args = c.args.clone().unwrap();
             assert_eq!(args[0], "--", "{what}");
             assert_eq!(args[1..=preset.entrypoint.len()], *preset.entrypoint, "{what}: the runtime command");

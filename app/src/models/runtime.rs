@@ -725,8 +725,14 @@ pub fn agent_plan(runtime: RuntimeKind, image: &str, gpus: u32, plain: Container
     env.push(("HMAS_RUNTIME".into(), runtime.as_str().into()));
     env.push(("HMAS_RUNTIME_PORT".into(), p.port.to_string()));
     env.push(("HMAS_MODEL_DIR".into(), AGENT_MODEL_DIR.into()));
-    ContainerPlan { image, command: Vec::new(), args, env, port: p.port }
+    // Named although it is the image's entrypoint: the pod says what runs, and an operator's own
+    // wrapper image (built on the same stage) needs no entrypoint of its own.
+    let command = AGENT_COMMAND.iter().map(|w| w.to_string()).collect();
+    ContainerPlan { image, command, args, env, port: p.port }
 }
+
+/// How wrapper images start the agent (their ENTRYPOINT).
+pub const AGENT_COMMAND: [&str; 2] = ["/usr/local/bin/hmas", "agent"];
 
 /// The command line as a person would type it, for the form's preview.
 pub fn command_line(plan: &ContainerPlan) -> String {
@@ -823,7 +829,7 @@ mod tests {
             )
         };
         let o = plan(RuntimeKind::Ollama, "llama3.2:1b", 1);
-        assert!(o.command.is_empty(), "the wrapper image's entrypoint is `hmas agent`");
+        assert_eq!(o.command, AGENT_COMMAND);
         assert_eq!(o.args, ["--", "/bin/ollama", "serve"]);
         assert!(o.image.ends_with(&format!("{}-ollama", env!("CARGO_PKG_VERSION"))), "{}", o.image);
         for kv in [("OLLAMA_MODELS", "/models/models"), ("HMAS_RUNTIME", "ollama"), ("HMAS_PARAM_NUM_GPU", "20")] {

@@ -461,7 +461,7 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
     let preload_command: Option<(Argv, Argv)> = if agent {
         let mut args = vec!["--fetch-only".to_string()];
         args.extend(plan.args.iter().cloned());
-        Some((None, Some(args)))
+        Some((Some(plan.command.clone()), Some(args)))
     } else {
         preset.preload.map(|c| (Some(c.iter().map(|s| s.to_string()).collect()), None))
     };
