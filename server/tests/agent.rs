@@ -138,6 +138,14 @@ async fn until<T>(secs: u64, what: &str, mut f: impl AsyncFnMut() -> Option<T>) 
     }
 }
 
+/// A chat completion's status; `ignore_eos` makes the answer exactly `max_tokens` long.
+async fn chat(base: &str, model: &str, max_tokens: u32, ignore_eos: bool) -> u16 {
+    let body = json!({"model": model, "messages": [{"role": "user", "content": "hi"}],
+                      "max_tokens": max_tokens, "ignore_eos": ignore_eos});
+    let r = reqwest::Client::new().post(format!("{base}/v1/chat/completions")).json(&body).send().await.unwrap();
+    r.status().as_u16()
+}
+
 fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(&format!("{name}{{"))).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
@@ -253,20 +261,9 @@ async fn agent_in_a_wrapper_pod_drives_the_progress_bar_and_readiness() {
     assert_eq!((gate.status.as_str(), gate.reason.as_deref()), ("True", Some("ModelServed")));
     assert!(conds.iter().any(|c| c.type_ == "Ready" && c.status == "True"));
     let endpoint = d["deployment"]["endpoints"][0].as_str().unwrap().to_string();
-    let r = reqwest::Client::new()
-        .post(format!("{endpoint}/v1/chat/completions"))
-        .json(&json!({"model": "llama3.2:1b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
-    let direct = reqwest::Client::new()
-        .post(format!("http://127.0.0.1:{rt_port}/v1/chat/completions"))
-        .json(&json!({"model": "llama3.2:1b", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 4}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(direct.status(), 200, "the runtime the agent started answers");
+    assert_eq!(chat(&endpoint, "llama3.2:1b", 4, false).await, 200, "the replica's endpoint answers");
+    let direct = format!("http://127.0.0.1:{rt_port}");
+    assert_eq!(chat(&direct, "llama3.2:1b", 4, false).await, 200, "the runtime the agent started answers");
     let (_, metrics) = agent.get("/metrics").await;
     assert_eq!(metric(&metrics, "hmas_agent_ready"), Some(1.0), "{metrics}");
     assert_eq!(metric(&metrics, "hmas_agent_model_fetch_progress_ratio"), Some(1.0), "{metrics}");
@@ -353,13 +350,7 @@ async fn agent_fetches_from_the_hub_into_the_cache_and_translates_metrics() {
 
     // Metrics: the runtime's own names become hmas_runtime_*, with a token rate.
     for _ in 0..3 {
-        let r = reqwest::Client::new()
-            .post(format!("http://127.0.0.1:{rt_port}/v1/chat/completions"))
-            .json(&json!({"model": model, "messages": [{"role": "user", "content": "count"}], "max_tokens": 20, "ignore_eos": true}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        assert_eq!(chat(&format!("http://127.0.0.1:{rt_port}"), model, 20, true).await, 200);
     }
     let metrics = until(15, "two scrapes of the runtime's metrics", async || {
         let (_, m) = agent.get("/metrics").await;

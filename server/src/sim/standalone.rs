@@ -338,13 +338,10 @@ async fn hub_resolve(
     headers: HeaderMap,
 ) -> Response {
     let repo = format!("{org}/{name}");
-    let Some((_, size)) = repo_files(&repo, h.size_mb).into_iter().find(|(f, _)| *f == file) else {
-        return (StatusCode::NOT_FOUND, "Entry not found").into_response();
-    };
-    if size > 1_000_000 {
+    if repo_files(&repo, h.size_mb).iter().any(|(f, size)| *f == file && *size > 1_000_000) {
         return (StatusCode::FOUND, [(header::LOCATION, format!("/cdn/{org}/{name}/{file}"))]).into_response();
     }
-    serve_bytes(&h, &repo, &file, size, &headers)
+    serve_bytes(&h, &repo, &file, &headers)
 }
 
 async fn hub_file(
@@ -352,15 +349,14 @@ async fn hub_file(
     Path((org, name, file)): Path<(String, String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    let repo = format!("{org}/{name}");
-    match repo_files(&repo, h.size_mb).into_iter().find(|(f, _)| *f == file) {
-        Some((_, size)) => serve_bytes(&h, &repo, &file, size, &headers),
-        None => (StatusCode::NOT_FOUND, "Entry not found").into_response(),
-    }
+    serve_bytes(&h, &format!("{org}/{name}"), &file, &headers)
 }
 
 /// The file's bytes (JSON files are valid JSON), from a `Range` start if asked, at the rate.
-fn serve_bytes(h: &Hub, repo: &str, file: &str, size: u64, headers: &HeaderMap) -> Response {
+fn serve_bytes(h: &Hub, repo: &str, file: &str, headers: &HeaderMap) -> Response {
+    let Some((_, size)) = repo_files(repo, h.size_mb).into_iter().find(|(f, _)| f == file) else {
+        return (StatusCode::NOT_FOUND, "Entry not found").into_response();
+    };
     let start = headers
         .get(header::RANGE)
         .and_then(|v| v.to_str().ok())
