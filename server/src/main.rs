@@ -4,18 +4,17 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    let config = cli.config.as_deref();
     let (args, migrate_only) = match &cli.command {
         None => (cli.serve.clone(), false),
         Some(Command::Serve(a)) => (a.clone(), false),
         Some(Command::Migrate(db)) => (ServeArgs { db: db.clone(), ..Default::default() }, true),
         Some(Command::Backup(b)) => {
-            return offline(cli.config.as_deref(), &b.db, |s| {
-                Box::pin(async move { server::ops::backup(&s, &b.to).await })
-            });
+            return offline(config, &b.db, |s| async move { server::ops::backup(&s, &b.to).await });
         }
         Some(Command::RotateMasterKey(r)) => {
-            return offline(cli.config.as_deref(), &r.db, |s| {
-                Box::pin(async move { server::ops::rotate_master_key(&s, r.new_key_file.as_deref()).await })
+            return offline(config, &r.db, |s| async move {
+                server::ops::rotate_master_key(&s, r.new_key_file.as_deref()).await
             });
         }
         Some(Command::Agent(a)) => {
@@ -27,46 +26,16 @@ fn main() -> ExitCode {
                     return ExitCode::from(2);
                 }
             };
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-            let code = rt.block_on(server::agent::run(cfg));
+            let code = runtime().block_on(server::agent::run(cfg));
             return ExitCode::from(code.clamp(0, 255) as u8);
         }
-        Some(Command::SimRuntime(a)) => {
-            // `--port` among the runtime's own arguments counts, as the runtime would read it.
-            let in_args = a.args.iter().position(|w| w == "--port").and_then(|i| a.args.get(i + 1)?.parse().ok());
-            let port = a.port.or(in_args).unwrap_or_else(|| {
-                app::models::runtime::RuntimeKind::parse(&a.kind).map(|r| r.preset().port).unwrap_or(8080)
-            });
-            let opts = server::sim::standalone::Options {
-                kind: a.kind.clone(),
-                port,
-                download_mb_per_second: a.download_mb_per_second.unwrap_or(50.0),
-                model_size_mb: a.model_size_mb,
-                tokens_per_second: a.tokens_per_second.unwrap_or(40.0),
-                args: a.args.clone(),
-            };
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-            return match rt.block_on(server::sim::standalone::run(opts)) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("hmas sim-runtime: {e}");
-                    ExitCode::FAILURE
-                }
-            };
-        }
+        Some(Command::SimRuntime(a)) => return report(server::serve::run_sim_runtime(a.clone())),
         Some(Command::Sim(a)) => {
             init_logging(LogFormat::Text);
-            let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-            return match rt.block_on(server::serve::run_sim(a.clone())) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("hmas: {e}");
-                    ExitCode::FAILURE
-                }
-            };
+            return report(server::serve::run_sim(a.clone()));
         }
     };
-    let settings = match Settings::resolve(cli.config.as_deref(), &args) {
+    let settings = match Settings::resolve(config, &args) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("hmas: {e}");
@@ -74,15 +43,22 @@ fn main() -> ExitCode {
         }
     };
     init_logging(settings.log_format);
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    let result = rt.block_on(async {
+    report(async move {
         if migrate_only {
             server::serve::open_store(&settings).await.map(|_| println!("migrations applied"))
         } else {
             server::serve::run(settings).await
         }
-    });
-    match result {
+    })
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime")
+}
+
+/// Runs a command to its end; a failure is printed and is the exit status.
+fn report(work: impl std::future::Future<Output = Result<(), String>>) -> ExitCode {
+    match runtime().block_on(work) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("hmas: {e}");
@@ -91,31 +67,18 @@ fn main() -> ExitCode {
     }
 }
 
-type OpFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<String, String>> + 'a>>;
-
 /// Runs an offline operation on the configured database; its report goes to stderr (stdout may
 /// carry a backup).
-fn offline<'a>(
+fn offline<F: std::future::Future<Output = Result<String, String>>>(
     config: Option<&std::path::Path>,
     db: &server::config::DbArgs,
-    op: impl FnOnce(Settings) -> OpFuture<'a>,
+    op: impl FnOnce(Settings) -> F,
 ) -> ExitCode {
-    let settings = match Settings::resolve(config, &ServeArgs { db: db.clone(), ..Default::default() }) {
-        Ok(s) => s,
+    match Settings::resolve(config, &ServeArgs { db: db.clone(), ..Default::default() }) {
+        Ok(settings) => report(async move { op(settings).await.map(|done| eprintln!("{done}")) }),
         Err(e) => {
             eprintln!("hmas: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    match rt.block_on(op(settings)) {
-        Ok(report) => {
-            eprintln!("{report}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("hmas: {e}");
-            ExitCode::FAILURE
+            ExitCode::from(2)
         }
     }
 }

@@ -18,9 +18,12 @@ pub async fn backup(settings: &Settings, to: &Path) -> Result<String, String> {
     let _ = std::fs::remove_file(&tmp);
     let result = async {
         store.backup_to(&tmp).await.map_err(|e| e.to_string())?;
-        let bytes = std::fs::read(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
-        std::io::stdout().lock().write_all(&bytes).map_err(|e| format!("stdout: {e}"))?;
-        Ok::<_, String>(format!("backup written to standard output ({} bytes)", bytes.len()))
+        // Streamed: a database can be larger than the memory a pod is given.
+        let mut file = std::fs::File::open(&tmp).map_err(|e| format!("{}: {e}", tmp.display()))?;
+        let mut out = std::io::stdout().lock();
+        let n = std::io::copy(&mut file, &mut out).map_err(|e| format!("stdout: {e}"))?;
+        out.flush().map_err(|e| format!("stdout: {e}"))?;
+        Ok::<_, String>(format!("backup written to standard output ({n} bytes)"))
     }
     .await;
     let _ = std::fs::remove_file(&tmp);

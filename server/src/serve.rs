@@ -259,6 +259,26 @@ pub async fn run_sim(args: SimArgs) -> Result<(), String> {
     Ok(())
 }
 
+/// `hmas sim-runtime`: one simulated model server (or Hugging Face Hub) as a process. A `--port`
+/// among the runtime's own arguments counts, as the runtime would read it.
+pub async fn run_sim_runtime(a: crate::config::SimRuntimeArgs) -> Result<(), String> {
+    let in_args = a.args.iter().position(|w| w == "--port").and_then(|i| a.args.get(i + 1)?.parse().ok());
+    let port = a
+        .port
+        .or(in_args)
+        .unwrap_or_else(|| app::models::runtime::RuntimeKind::parse(&a.kind).map(|r| r.preset().port).unwrap_or(8080));
+    crate::sim::standalone::run(crate::sim::standalone::Options {
+        kind: a.kind,
+        port,
+        download_mb_per_second: a.download_mb_per_second.unwrap_or(50.0),
+        model_size_mb: a.model_size_mb,
+        tokens_per_second: a.tokens_per_second.unwrap_or(40.0),
+        args: a.args,
+    })
+    .await
+    .map_err(|e| format!("sim-runtime: {e}"))
+}
+
 /// Resolves on SIGTERM or Ctrl-C. The handlers are installed when this is called, not when the
 /// future is first polled: a signal that arrives right after start-up still stops gracefully.
 fn shutdown_signal() -> impl std::future::Future<Output = ()> {

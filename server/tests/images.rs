@@ -1,7 +1,7 @@
 //! The Dockerfile's images and the Deployments H-MAS renders for them must agree: the images
 //! cannot be built here, so what each one expects (user, entrypoint, ports, writable paths,
 //! environment, base image) is read from the Dockerfile and checked against the rendered pod.
-use app::models::deployment::{CacheSettings, DeploySpec};
+use app::models::deployment::DeploySpec;
 use app::models::policy::PlacementPlan;
 use app::models::runtime::{agent_image, RuntimeKind, AGENT_PORT};
 use k8s_openapi::api::core::v1::PodSpec;
@@ -79,17 +79,11 @@ fn pod(runtime: RuntimeKind, gpus: u32) -> PodSpec {
             _ => "Qwen/Qwen2.5-1.5B-Instruct".into(),
         },
         runtime,
-        image: String::new(),
         replicas: 1,
         gpus_per_replica: gpus,
         clusters: vec!["c".into()],
-        settings: BTreeMap::new(),
-        extra_args: Vec::new(),
-        cache: CacheSettings { enabled: true, ..Default::default() },
-        strategy: String::new(),
-        profile: String::new(),
-        failover: String::new(),
         agent: true,
+        ..Default::default()
     };
     let plan = PlacementPlan { clusters: vec!["c".into()], ..Default::default() };
     let objs = render(&RenderInput {

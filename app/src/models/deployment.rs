@@ -83,7 +83,7 @@ impl Default for CacheSettings {
 }
 
 /// What the operator asks for. Stored as given; rendered to hub objects by the server.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeploySpec {
     /// Empty: derived from the model and made unique.
     #[serde(default)]
@@ -397,20 +397,12 @@ mod tests {
 
     fn spec() -> DeploySpec {
         DeploySpec {
-            name: String::new(),
             model: "llama3.2:1b".into(),
             runtime: RuntimeKind::Ollama,
-            image: String::new(),
             replicas: 1,
             gpus_per_replica: 1,
             clusters: vec!["gpu-general".into()],
-            settings: BTreeMap::new(),
-            extra_args: vec![],
-            cache: CacheSettings::default(),
-            strategy: String::new(),
-            profile: String::new(),
-            failover: String::new(),
-            agent: false,
+            ..Default::default()
         }
     }
 

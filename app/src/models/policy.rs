@@ -1322,7 +1322,6 @@ pub fn default_set() -> (Vec<PlacementStrategy>, Vec<ResourceProfile>, Vec<Failo
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::deployment::CacheSettings;
 
     fn facts(name: &str, zone: ZoneClass, gpus: i64, product: &str) -> ClusterFacts {
         ClusterFacts {
@@ -1339,22 +1338,7 @@ mod tests {
     }
 
     fn spec(model: &str, runtime: RuntimeKind, gpus: u32) -> DeploySpec {
-        DeploySpec {
-            name: String::new(),
-            model: model.into(),
-            runtime,
-            image: String::new(),
-            replicas: 1,
-            gpus_per_replica: gpus,
-            clusters: vec![],
-            settings: BTreeMap::new(),
-            extra_args: vec![],
-            cache: CacheSettings::default(),
-            strategy: String::new(),
-            profile: String::new(),
-            failover: String::new(),
-            agent: false,
-        }
+        DeploySpec { model: model.into(), runtime, replicas: 1, gpus_per_replica: gpus, ..Default::default() }
     }
 
     #[test]

@@ -53,8 +53,6 @@ pub async fn ollama_pull(http: &Http, base: &str, model: &str, state: &Shared) -
     if !success {
         return Err(format!("ollama pull {model}: the stream ended before success"));
     }
-    let (done, all) = layers.values().fold((0, 0), |(a, b), (_, t)| (a + t, b + t));
-    state.progress(done, all);
     state.complete();
     let parameters: serde_json::Map<String, Value> = std::env::vars()
         .filter_map(|(k, v)| {

@@ -51,9 +51,9 @@ fn table(runtime: RuntimeKind) -> &'static [Row] {
     }
 }
 
-/// Where the runtime serves its metrics, if it does.
+/// Where the runtime serves its metrics, if it has any to translate.
 pub fn path(runtime: RuntimeKind) -> Option<&'static str> {
-    (runtime != RuntimeKind::Ollama).then_some("/metrics")
+    (!table(runtime).is_empty()).then_some("/metrics")
 }
 
 /// Sums of each series name in a Prometheus text exposition (labels summed over).

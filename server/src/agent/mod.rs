@@ -11,9 +11,6 @@ mod publish;
 mod state;
 mod supervise;
 
-pub use fetch::{choose_files, split_gguf, HubFile};
-pub use state::{Stage, Status};
-
 use crate::config::AgentArgs;
 use app::models::runtime::{RuntimeKind, AGENT_MODEL_DIR, AGENT_PORT};
 use std::net::SocketAddr;

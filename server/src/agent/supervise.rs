@@ -198,10 +198,6 @@ async fn life(cfg: &AgentConfig, http: &Http, state: &Shared, probe: &Probe, sig
         tokio::select! {
             status = child.wait() => {
                 let code = status.map(exit_code).unwrap_or(1);
-                let s = state.get();
-                if cfg.fetch_only && s.ready() {
-                    return 0;
-                }
                 tracing::error!(code, "the runtime exited");
                 state.stage(Stage::Failed, format!("the runtime exited with code {code}"));
                 return if code == 0 { 1 } else { code };
@@ -215,17 +211,14 @@ async fn life(cfg: &AgentConfig, http: &Http, state: &Shared, probe: &Probe, sig
                 return shutdown(cfg, state, &mut child, sig).await;
             }
             done = &mut watch => {
-                // Only a fetch-only run gets here: the model is in the cache.
-                if let Err(e) = done {
+                // Only a fetch-only run (or a failed pull) gets here; the runtime is not needed.
+                if let Err(e) = &done {
                     state.stage(Stage::Failed, e.clone());
                     tracing::error!(error = %e, "model fetch failed");
-                    forward(&child, libc::SIGTERM);
-                    let _ = tokio::time::timeout(cfg.grace, child.wait()).await;
-                    return 1;
                 }
                 forward(&child, libc::SIGTERM);
                 let _ = tokio::time::timeout(cfg.grace, child.wait()).await;
-                return 0;
+                return if done.is_ok() { 0 } else { 1 };
             }
         }
     }

@@ -120,14 +120,6 @@ pub fn agent_access() -> AgentAccess {
     }
 }
 
-fn agent_probe(path: &str, period: i32, failures: i32, initial: i32) -> Probe {
-    let mut p = http_probe(path, period, failures, initial);
-    if let Some(h) = p.http_get.as_mut() {
-        h.port = IntOrString::String("agent".into());
-    }
-    p
-}
-
 /// The pod's own name and namespace, for the agent to find the object it reports on.
 fn downward_env() -> Vec<EnvVar> {
     [("HMAS_POD_NAME", "metadata.name"), ("HMAS_POD_NAMESPACE", "metadata.namespace")]
@@ -225,11 +217,12 @@ fn startup_failures(spec: &DeploySpec) -> i32 {
     ((seconds / 10.0).ceil() as i32).clamp(60, 2160)
 }
 
-fn http_probe(path: &str, period: i32, failures: i32, initial: i32) -> Probe {
+/// A GET on the named container port ("http": the runtime, "agent": `hmas agent`).
+fn http_probe(port: &str, path: &str, period: i32, failures: i32, initial: i32) -> Probe {
     Probe {
         http_get: Some(HTTPGetAction {
             path: Some(path.into()),
-            port: IntOrString::String("http".into()),
+            port: IntOrString::String(port.into()),
             ..Default::default()
         }),
         period_seconds: Some(period),
@@ -283,6 +276,24 @@ fn cache_volume(name: Option<&str>) -> Volume {
     }
 }
 
+/// The model cache at `cache_path` and, for wrapper images (read-only root), `/tmp` for the
+/// runtime's scratch space and $HOME.
+fn storage(claim: Option<&str>, cache_path: &str, agent: bool) -> (Vec<Volume>, Vec<VolumeMount>) {
+    let mount =
+        |name: &str, path: &str| VolumeMount { name: name.into(), mount_path: path.into(), ..Default::default() };
+    let mut volumes = vec![cache_volume(claim)];
+    let mut mounts = vec![mount("model-cache", cache_path)];
+    if agent {
+        volumes.push(Volume {
+            name: "tmp".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            ..Default::default()
+        });
+        mounts.push(mount("tmp", "/tmp"));
+    }
+    (volumes, mounts)
+}
+
 fn selector(kind: &str, api_version: &str, name: &str) -> ResourceSelector {
     ResourceSelector {
         api_version: api_version.into(),
@@ -322,7 +333,7 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
     // Ollama's health answers before the model is pulled; ready means the model is there. The
     // agent says both for every runtime.
     let readiness = if agent {
-        agent_probe("/readyz", 10, 3, 0)
+        http_probe("agent", "/readyz", 10, 3, 0)
     } else if spec.runtime == RuntimeKind::Ollama {
         Probe {
             exec: Some(ExecAction {
@@ -334,20 +345,9 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
             ..Default::default()
         }
     } else {
-        http_probe(&format!("{}/models", preset.openai_base), 10, 3, 0)
+        http_probe("http", &format!("{}/models", preset.openai_base), 10, 3, 0)
     };
-    let mut volumes = vec![cache_volume(cache.as_deref())];
-    let mut mounts =
-        vec![VolumeMount { name: "model-cache".into(), mount_path: cache_path.into(), ..Default::default() }];
-    if agent {
-        // The root filesystem is read-only: the runtime's scratch space and $HOME live here.
-        volumes.push(Volume {
-            name: "tmp".into(),
-            empty_dir: Some(EmptyDirVolumeSource::default()),
-            ..Default::default()
-        });
-        mounts.push(VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() });
-    }
+    let (mut volumes, mut mounts) = storage(cache.as_deref(), cache_path, agent);
     if spec.gpus_per_replica > 1 {
         // Tensor parallel workers talk through shared memory; the default 64 MiB /dev/shm is too small.
         volumes.push(Volume {
@@ -386,9 +386,10 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
         (None, None)
     };
     let (startup, liveness) = if agent {
-        (agent_probe("/healthz", 10, startup_failures(spec), 5), agent_probe("/healthz", 15, 4, 0))
+        (http_probe("agent", "/healthz", 10, startup_failures(spec), 5), http_probe("agent", "/healthz", 15, 4, 0))
     } else {
-        (http_probe(preset.health_path, 10, startup_failures(spec), 5), http_probe(preset.health_path, 15, 4, 0))
+        let h = preset.health_path;
+        (http_probe("http", h, 10, startup_failures(spec), 5), http_probe("http", h, 15, 4, 0))
     };
     let container = Container {
         name: CONTAINER.into(),
@@ -473,17 +474,7 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
             if !agent {
                 env.retain(|e| e.name == "HMAS_MODEL" || preset.cache_env.iter().any(|(k, _)| *k == e.name));
             }
-            let mut job_mounts =
-                vec![VolumeMount { name: "model-cache".into(), mount_path: cache_path.into(), ..Default::default() }];
-            let mut job_volumes = vec![cache_volume(Some(claim))];
-            if agent {
-                job_mounts.push(VolumeMount { name: "tmp".into(), mount_path: "/tmp".into(), ..Default::default() });
-                job_volumes.push(Volume {
-                    name: "tmp".into(),
-                    empty_dir: Some(EmptyDirVolumeSource::default()),
-                    ..Default::default()
-                });
-            }
+            let (job_volumes, job_mounts) = storage(Some(claim), cache_path, agent);
             Some(Job {
                 metadata: meta(&job_name, job_labels.clone(), &spec.model),
                 spec: Some(JobSpec {
@@ -605,24 +596,15 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use app::models::deployment::CacheSettings;
 
     fn spec(runtime: RuntimeKind, model: &str, gpus: u32) -> DeploySpec {
         DeploySpec {
-            name: String::new(),
             model: model.into(),
             runtime,
-            image: String::new(),
             replicas: 2,
             gpus_per_replica: gpus,
             clusters: vec!["a".into(), "b".into()],
-            settings: BTreeMap::new(),
-            extra_args: vec![],
-            cache: CacheSettings::default(),
-            strategy: String::new(),
-            profile: String::new(),
-            failover: String::new(),
-            agent: false,
+            ..Default::default()
         }
     }
 

@@ -321,9 +321,7 @@ impl Member {
     }
 
     fn pod_ready(p: &Value) -> bool {
-        p.pointer("/status/conditions")
-            .and_then(Value::as_array)
-            .is_some_and(|cs| cs.iter().any(|c| c["type"] == "Ready" && c["status"] == "True"))
+        Self::condition_true(p, "Ready")
     }
 
     fn deployments(&self) {
