@@ -101,6 +101,11 @@ test('a real agent in a wrapper pod drives the progress bar, then the model serv
 
   await page.waitForSelector('.page-header [data-phase=running]', { timeout: 30_000 });
   await page.waitForSelector('[data-testid=endpoint-url]');
+  // The agent's own events on its pod reach the deployment's events panel.
+  await page.waitForSelector('[data-testid=events] td:text-is("ModelServed")', { timeout: 15_000 });
+  for (const reason of ['DownloadingModel', 'ModelDownloaded']) {
+    await page.waitForSelector(`[data-testid=events] td:text-is("${reason}")`);
+  }
   await shot(page, 'agent-running');
   assert.deepEqual(page.errors, []);
 

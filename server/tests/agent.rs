@@ -4,10 +4,10 @@
 //! H-MAS renders), serving its probes and metrics, and handling signals.
 mod common;
 
-use common::fleet::{detail, hub, member, register, running, sim_cluster, wait_for};
+use common::fleet::{detail, event_reasons, hub, member, register, running, sim_cluster, wait_for};
 use common::{call, login, Hmas};
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Pod, Secret, ServiceAccount};
+use k8s_openapi::api::core::v1::{Event, Pod, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::Role;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
@@ -244,7 +244,7 @@ async fn agent_in_a_wrapper_pod_drives_the_progress_bar_and_readiness() {
     until(10, "the agent's /healthz", async || (agent.get("/healthz").await.0 == 200).then_some(())).await;
     let (code, first) = agent.status().await;
     assert_eq!(code, 503, "{first}");
-    let (d, seen) = wait_for(&admin, &h, "agent-llama", 40, running).await;
+    let (_, seen) = wait_for(&admin, &h, "agent-llama", 40, running).await;
     let progress: Vec<i64> = seen.iter().filter(|(p, _)| p == "downloading").filter_map(|(_, pct)| *pct).collect();
     assert!(progress.len() >= 3, "the progress bar moved with the agent's pull: {seen:?}");
     assert!(progress.windows(2).all(|w| w[0] <= w[1]), "never backwards: {progress:?}");
@@ -253,6 +253,25 @@ async fn agent_in_a_wrapper_pod_drives_the_progress_bar_and_readiness() {
     let (code, ready) = agent.status().await;
     assert_eq!((code, ready["stage"].as_str(), ready["progress"].as_i64()), (200, Some("ready"), Some(100)), "{ready}");
     assert!(agent.log().contains("sim-runtime: created"), "Modelfile parameters applied: {}", agent.log());
+
+    // The agent tells the story on its pod, as the simulated kubelet does for plain images.
+    let d = until(10, "the agent's events in the deployment's panel", async || {
+        let d = detail(&admin, &h, "agent-llama").await;
+        event_reasons(&d, &pod).contains(&"ModelServed".to_string()).then_some(d)
+    })
+    .await;
+    let reasons = event_reasons(&d, &pod);
+    for r in ["DownloadingModel", "ModelDownloaded", "ModelServed"] {
+        assert_eq!(reasons.iter().filter(|x| *x == r).count(), 1, "{r} once: {}", d["events"]);
+    }
+    let told = |reason: &str| {
+        d["events"].as_array().unwrap().iter().find(|e| e["reason"] == reason).unwrap()["message"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert!(told("ModelDownloaded").starts_with("Downloaded model llama3.2:1b (48 MB) in "), "{}", d["events"]);
+    assert_eq!(told("ModelServed"), "Ollama serves model llama3.2:1b");
 
     // The gate on the pod is the agent's; the replica serves through its endpoint.
     let p: Pod = m.get(Some(NS), &pod).await.unwrap().unwrap();
@@ -284,6 +303,11 @@ async fn agent_in_a_wrapper_pod_drives_the_progress_bar_and_readiness() {
     let p: Pod = m.get(Some(NS), &pod).await.unwrap().unwrap();
     let gate = p.status.unwrap().conditions.unwrap().into_iter().find(|c| c.type_ == "hmas.io/model-ready").unwrap();
     assert_eq!((gate.status.as_str(), gate.reason.as_deref()), ("False", Some("ShuttingDown")));
+    let evs: Vec<Event> = m.list(Some(NS), None).await.unwrap();
+    let stopping = evs.iter().find(|e| e.reason.as_deref() == Some("Stopping")).expect("a Stopping event");
+    assert_eq!(stopping.message.as_deref(), Some("SIGTERM received: stopping the runtime (grace 50s)"));
+    assert_eq!(stopping.involved_object.uid, p.metadata.uid, "attached to this pod");
+    assert_eq!(stopping.source.as_ref().unwrap().component.as_deref(), Some("hmas-agent"));
     until(10, "the replica to leave the endpoints", async || {
         let d = detail(&admin, &h, "agent-llama").await;
         (d["deployment"]["phase"] != "running").then_some(())

@@ -3,7 +3,7 @@
 //! happens when it cannot fit or the hub fails.
 mod common;
 
-use common::fleet::{detail, hub, hub_failing, member, register, running, spec, wait_for};
+use common::fleet::{detail, event_reasons, hub, hub_failing, member, register, running, spec, wait_for};
 use common::{call, login, Hmas};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Pod, Service};
@@ -37,16 +37,6 @@ async fn chat(endpoint: &str, model: &str) -> Value {
         .unwrap();
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
-}
-
-fn event_reasons(d: &Value, pod: &str) -> Vec<String> {
-    d["events"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["object"].as_str().unwrap().ends_with(pod))
-        .map(|e| e["reason"].as_str().unwrap().to_string())
-        .collect()
 }
 
 #[tokio::test]

@@ -2,14 +2,14 @@
 //! Ollama's pull stream, or files from the Hugging Face Hub into the cache layout the runtimes
 //! read offline (`models--org--name/snapshots/<commit>/…`, `refs/<revision>`), or one GGUF file.
 use super::fetch_http::Http;
-use super::state::Shared;
+use super::state::{size_text, Shared};
 use app::models::runtime::RuntimeKind;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use http_body_util::BodyExt;
 use serde_json::{json, Value};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 
 const API_TIMEOUT: Duration = Duration::from_secs(60);
@@ -29,6 +29,8 @@ pub async fn ollama_pull(http: &Http, base: &str, model: &str, state: &Shared) -
     let mut body = resp.into_body();
     let mut buf = Vec::new();
     let mut success = false;
+    // Ollama tells layer by layer, so "downloading" is known only when a layer is not complete.
+    let mut downloading = None;
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(|e| format!("ollama pull: {e}"))?;
         let Some(data) = frame.data_ref() else { continue };
@@ -40,7 +42,12 @@ pub async fn ollama_pull(http: &Http, base: &str, model: &str, state: &Shared) -
                 return Err(format!("ollama pull {model}: {e}"));
             }
             if let (Some(d), Some(total)) = (v.get("digest").and_then(Value::as_str), v["total"].as_u64()) {
-                layers.insert(d.to_string(), (v["completed"].as_u64().unwrap_or(0), total));
+                let completed = v["completed"].as_u64().unwrap_or(0);
+                if downloading.is_none() && completed < total {
+                    downloading = Some(Instant::now());
+                    state.note(false, "DownloadingModel", format!("Pulling model {model} through Ollama"));
+                }
+                layers.insert(d.to_string(), (completed, total));
                 let (done, all) = layers.values().fold((0, 0), |(a, b), (c, t)| (a + c, b + t));
                 state.progress(done, all);
             }
@@ -54,6 +61,13 @@ pub async fn ollama_pull(http: &Http, base: &str, model: &str, state: &Shared) -
         return Err(format!("ollama pull {model}: the stream ended before success"));
     }
     state.complete();
+    match downloading {
+        Some(t) => {
+            let (size, secs) = (size_text(state.get().bytes_total), t.elapsed().as_secs_f64());
+            state.note(false, "ModelDownloaded", format!("Downloaded model {model} ({size}) in {secs:.1}s"));
+        }
+        None => state.note(false, "ModelCached", format!("Model {model} found in the cache volume")),
+    }
     let parameters: serde_json::Map<String, Value> = std::env::vars()
         .filter_map(|(k, v)| {
             let name = k.strip_prefix("HMAS_PARAM_")?.to_ascii_lowercase();
@@ -196,6 +210,24 @@ pub async fn hub_download(
         root.join("snapshots").join(&sha)
     };
     let total: u64 = files.iter().map(|f| f.size).sum();
+    let mut missing = 0u64;
+    for f in &files {
+        if !complete(&dir.join(&f.name), f.size).await {
+            missing += f.size;
+        }
+    }
+    let started = Instant::now();
+    if missing == 0 {
+        state.note(false, "ModelCached", format!("Model {model} found in the cache volume"));
+    } else if missing < total {
+        state.note(
+            false,
+            "DownloadingModel",
+            format!("Downloading model {model}: {} of {} left", size_text(missing), size_text(total)),
+        );
+    } else {
+        state.note(false, "DownloadingModel", format!("Downloading model {model} ({})", size_text(total)));
+    }
     let mut done_before = 0u64;
     for f in &files {
         let dest = dir.join(&f.name);
@@ -204,7 +236,19 @@ pub async fn hub_download(
         done_before += f.size;
         state.progress(done_before, total);
     }
+    if missing > 0 {
+        let secs = started.elapsed().as_secs_f64();
+        state.note(
+            false,
+            "ModelDownloaded",
+            format!("Downloaded model {model} ({}) in {secs:.1}s", size_text(missing)),
+        );
+    }
     Ok((dir, files))
+}
+
+async fn complete(path: &Path, size: u64) -> bool {
+    tokio::fs::metadata(path).await.is_ok_and(|m| m.len() == size)
 }
 
 async fn download_file(
@@ -214,7 +258,7 @@ async fn download_file(
     size: u64,
     on_bytes: impl Fn(u64),
 ) -> Result<(), String> {
-    if tokio::fs::metadata(dest).await.is_ok_and(|m| m.len() == size) {
+    if complete(dest, size).await {
         on_bytes(size);
         return Ok(());
     }

@@ -165,7 +165,7 @@ async fn life(cfg: &AgentConfig, http: &Http, state: &Shared, probe: &Probe, sig
             }
             Err(e) => {
                 tracing::error!(error = %e, "model download failed");
-                state.stage(Stage::Failed, e);
+                state.fail("ModelFetchFailed", e);
                 return 1;
             }
         }
@@ -186,7 +186,7 @@ async fn life(cfg: &AgentConfig, http: &Http, state: &Shared, probe: &Probe, sig
         Err(e) => {
             let msg = format!("cannot start {}: {e}", command[0]);
             tracing::error!("{msg}");
-            state.stage(Stage::Failed, msg);
+            state.fail("RuntimeFailed", msg);
             return 127;
         }
     };
@@ -199,7 +199,7 @@ async fn life(cfg: &AgentConfig, http: &Http, state: &Shared, probe: &Probe, sig
             status = child.wait() => {
                 let code = status.map(exit_code).unwrap_or(1);
                 tracing::error!(code, "the runtime exited");
-                state.stage(Stage::Failed, format!("the runtime exited with code {code}"));
+                state.fail("RuntimeExited", format!("The runtime exited with code {code}"));
                 return if code == 0 { 1 } else { code };
             }
             (sig, stop) = signals.next() => {
@@ -213,7 +213,7 @@ async fn life(cfg: &AgentConfig, http: &Http, state: &Shared, probe: &Probe, sig
             done = &mut watch => {
                 // Only a fetch-only run (or a failed pull) gets here; the runtime is not needed.
                 if let Err(e) = &done {
-                    state.stage(Stage::Failed, e.clone());
+                    state.fail("ModelFetchFailed", e.clone());
                     tracing::error!(error = %e, "model fetch failed");
                 }
                 forward(&child, libc::SIGTERM);
@@ -228,6 +228,8 @@ async fn life(cfg: &AgentConfig, http: &Http, state: &Shared, probe: &Probe, sig
 /// and the grace period, then SIGKILL.
 async fn shutdown(cfg: &AgentConfig, state: &Shared, child: &mut Child, sig: i32) -> i32 {
     state.stage(Stage::ShuttingDown, format!("{} received", signal_name(sig)));
+    let grace = cfg.grace.as_secs();
+    state.note(false, "Stopping", format!("{} received: stopping the runtime (grace {grace}s)", signal_name(sig)));
     tracing::info!(signal = signal_name(sig), grace_seconds = cfg.grace.as_secs(), "stopping the runtime");
     match tokio::time::timeout(cfg.grace, child.wait()).await {
         Ok(Ok(status)) => {
@@ -304,16 +306,19 @@ async fn watch_runtime(
         let s = state.get();
         if healthy {
             failures = 0;
-            if s.stage != Stage::Ready {
+            // Stopping and failing are final: a runtime still answering during its grace period is not news.
+            if !matches!(s.stage, Stage::Ready | Stage::ShuttingDown | Stage::Failed) {
                 tracing::info!("model served; ready");
                 state.complete();
                 state.stage(Stage::Ready, "serving");
+                state.note(false, "ModelServed", format!("{} serves model {}", cfg.runtime.preset().label, cfg.model));
             }
         } else if s.stage == Stage::Ready {
             failures += 1;
             if failures >= 3 {
                 tracing::warn!("the runtime stopped answering its health check");
                 state.stage(Stage::Unhealthy, "the runtime does not answer its health check");
+                state.note(true, "RuntimeUnhealthy", "The runtime stopped answering its health check 3 times in a row");
             }
         }
         let scrape_due = healthy && last_scrape.elapsed() >= Duration::from_secs(5);

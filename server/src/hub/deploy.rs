@@ -292,13 +292,10 @@ pub async fn events(
     objects: &BTreeSet<String>,
 ) -> Result<Vec<ClusterEvent>, HubError> {
     let evs: Vec<Event> = member.list(Some(SERVING_NS), None).await?;
-    Ok(evs
-        .iter()
-        .filter(|e| e.involved_object.name.as_ref().is_some_and(|n| objects.contains(n)))
-        .map(|e| {
-            let mut v = super::join::event_view(e);
-            v.object = format!("{cluster}: {}", v.object);
-            v
-        })
-        .collect())
+    let ours = evs.iter().filter(|e| e.involved_object.name.as_ref().is_some_and(|n| objects.contains(n)));
+    let mut v = super::join::newest_first(ours);
+    for e in &mut v {
+        e.object = format!("{cluster}: {}", e.object);
+    }
+    Ok(v)
 }

@@ -224,10 +224,18 @@ pub async fn nodes(member: &KubeClient) -> Result<Vec<NodeInfo>, HubError> {
 /// The member's most recent events, newest first.
 pub async fn recent_events(member: &KubeClient, limit: usize) -> Result<Vec<ClusterEvent>, HubError> {
     let evs: Vec<Event> = member.list(None, None).await?;
-    let mut v: Vec<ClusterEvent> = evs.iter().map(event_view).collect();
-    v.sort_by(|a, b| b.time.cmp(&a.time));
+    let mut v = newest_first(evs.iter());
     v.truncate(limit);
     Ok(v)
+}
+
+/// Events newest first. Timestamps have whole seconds, so several events often share one; the
+/// resource version (increasing on every API server H-MAS meets) keeps them in the order they happened.
+pub fn newest_first<'a>(evs: impl Iterator<Item = &'a Event>) -> Vec<ClusterEvent> {
+    let version = |e: &Event| e.metadata.resource_version.as_deref().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0);
+    let mut v: Vec<(ClusterEvent, u64)> = evs.map(|e| (event_view(e), version(e))).collect();
+    v.sort_by(|(a, ra), (b, rb)| (&b.time, rb).cmp(&(&a.time, ra)));
+    v.into_iter().map(|(e, _)| e).collect()
 }
 
 pub fn event_view(e: &Event) -> ClusterEvent {
@@ -270,4 +278,30 @@ pub fn conditions(c: &Cluster) -> Vec<ClusterCondition> {
 /// A kube client for a member from stored access.
 pub async fn member_client(name: &str, access: &MemberAccess) -> Result<KubeClient, HubError> {
     KubeClient::from_kubeconfig(&access.to_kubeconfig(name), None).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(reason: &str, time: &str, version: &str) -> Event {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": reason, "resourceVersion": version},
+            "involvedObject": {"kind": "Pod", "name": "p"},
+            "reason": reason, "lastTimestamp": time,
+        }))
+        .unwrap()
+    }
+
+    #[test]
+    fn events_of_one_second_keep_the_order_they_happened_in() {
+        let evs = [
+            ev("Started", "2026-11-25T09:18:58Z", "12"),
+            ev("Scheduled", "2026-11-25T09:18:54Z", "40"),
+            ev("Pulled", "2026-11-25T09:18:58Z", "9"),
+            ev("DownloadingModel", "2026-11-25T09:18:58Z", "101"),
+        ];
+        let order: Vec<String> = newest_first(evs.iter()).into_iter().map(|e| e.reason).collect();
+        assert_eq!(order, ["DownloadingModel", "Started", "Pulled", "Scheduled"]);
+    }
 }

@@ -83,7 +83,11 @@ pub fn agent_access() -> AgentAccess {
         account: ServiceAccount { metadata: meta(), ..Default::default() },
         role: Role {
             metadata: meta(),
-            rules: Some(vec![rule(&["pods"], &["get", "patch"]), rule(&["pods/status"], &["get", "patch"])]),
+            rules: Some(vec![
+                rule(&["pods"], &["get", "patch"]),
+                rule(&["pods/status"], &["get", "patch"]),
+                rule(&["events"], &["create"]),
+            ]),
         },
         binding: RoleBinding {
             metadata: meta(),

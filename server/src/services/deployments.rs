@@ -540,6 +540,7 @@ impl DeploymentsService for DeploymentsServiceImpl {
                 }
             }
         }
+        // Stable: each cluster's events are already in order within a second.
         events.sort_by(|a, b| b.time.cmp(&a.time));
         events.truncate(50);
         Ok(DeploymentDetail {

@@ -89,3 +89,14 @@ pub async fn hub_failing(h: &Hmas, on: bool) {
     let v = sim_cluster(h, "karmada-apiserver", Some(json!({"errorPerMille": if on { 1000 } else { 0 }}))).await;
     assert_eq!(v["errorPerMille"], if on { 1000 } else { 0 }, "{v}");
 }
+
+/// The reasons of a deployment detail's events about one pod, newest first.
+pub fn event_reasons(d: &Value, pod: &str) -> Vec<String> {
+    d["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["object"].as_str().unwrap().ends_with(pod))
+        .map(|e| e["reason"].as_str().unwrap().to_string())
+        .collect()
+}
