@@ -480,3 +480,43 @@ fn agent_refuses_bad_configuration_naming_the_setting() {
     let (code, _) = run(&[("HMAS_RUNTIME", "vllm"), ("HMAS_MODEL", "org/m")], &[]);
     assert_eq!(code, Some(2), "the runtime's command is required");
 }
+
+/// Exited children of `pid` not yet reaped.
+fn zombies_of(pid: u32) -> Vec<String> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| {
+            let stat = std::fs::read_to_string(e.ok()?.path().join("stat")).ok()?;
+            let rest: Vec<&str> = stat[stat.rfind(')')? + 1..].split_whitespace().collect();
+            (rest.first() == Some(&"Z") && rest.get(1) == Some(&pid.to_string().as_str())).then_some(stat)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn agent_reaps_what_the_runtime_orphans() {
+    let tmp = tempfile::tempdir().unwrap();
+    let rt_port = free_port();
+    let env = vec![
+        ("HMAS_RUNTIME", "ollama".to_string()),
+        ("HMAS_MODEL", "llama3.2:1b".to_string()),
+        ("HMAS_RUNTIME_PORT", rt_port.to_string()),
+        ("HMAS_MODEL_DIR", tmp.path().display().to_string()),
+        ("OLLAMA_MODELS", tmp.path().join("models").display().to_string()),
+        ("HMAS_LOG", "info,server::agent::reap=debug".to_string()),
+    ];
+    // A launcher that leaves a background helper behind, as runtimes' shell entrypoints do: the
+    // helper's parent is gone at once, so when it exits nobody but the agent can reap it.
+    let command: Vec<String> = ["sh", "-c", "(sleep 0.3 &); exec \"$0\" \"$@\"", HMAS, "sim-runtime", "ollama"]
+        .into_iter()
+        .chain(["--port", &rt_port.to_string(), "--download-mb-per-second", "100", "--model-size-mb", "2"])
+        .map(String::from)
+        .collect();
+    let mut agent = Agent::start(&env, &command, &tmp.path().join("agent.log"));
+    until(20, "the runtime to serve", async || (agent.status().await.0 == 200).then_some(())).await;
+    until(5, "the orphan to be reaped", async || agent.log().contains("reaped an orphaned process").then_some(()))
+        .await;
+    assert_eq!(zombies_of(agent.child.id()), Vec::<String>::new(), "no zombies left under the agent");
+    agent.signal("TERM");
+    assert_eq!(agent.exit_within(10), 0, "{}", agent.log());
+}

@@ -8,6 +8,7 @@ mod fetch;
 mod fetch_http;
 mod metrics;
 mod publish;
+mod reap;
 mod state;
 mod supervise;
 

@@ -5,6 +5,7 @@ use super::fetch::{self, HubSource};
 use super::fetch_http::Http;
 use super::metrics::{self, Scraped};
 use super::publish::Publisher;
+use super::reap;
 use super::state::{Shared, Stage};
 use super::AgentConfig;
 use app::models::runtime::RuntimeKind;
@@ -78,6 +79,7 @@ fn signal_name(sig: i32) -> &'static str {
 }
 
 pub async fn run(cfg: AgentConfig) -> i32 {
+    reap::become_subreaper();
     let state = Shared::new(cfg.runtime.as_str(), &cfg.model);
     let mut signals = match Signals::install() {
         Ok(s) => s,
@@ -191,6 +193,7 @@ async fn life(cfg: &AgentConfig, http: &Http, state: &Shared, probe: &Probe, sig
         }
     };
     tracing::info!(pid = child.id().unwrap_or(0), command = %command.join(" "), "runtime started");
+    tokio::spawn(reap::orphans(child.id().unwrap_or(0)));
     let base = format!("http://127.0.0.1:{}", cfg.runtime_port);
     let watch = watch_runtime(cfg, http, state, probe, &base);
     tokio::pin!(watch);
