@@ -85,8 +85,11 @@ fn offline<F: std::future::Future<Output = Result<String, String>>>(
 
 fn init_logging(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter =
-        EnvFilter::try_from_env("HMAS_LOG").unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info"));
+    // kube's client logs every failed request as an error; H-MAS handles each and logs an
+    // unreachable member once (services::members), so while a member is down that line would
+    // repeat on every poll.
+    let filter = EnvFilter::try_from_env("HMAS_LOG")
+        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,kube_client::client::builder=off"));
     use std::io::IsTerminal;
     // Colours only for a person at a terminal, never into container logs or files.
     let b = tracing_subscriber::fmt()

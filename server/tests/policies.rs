@@ -221,7 +221,9 @@ async fn policies_sync_heal_drift_survive_an_outage_and_place_deployments() {
 async fn failover_drill_moves_the_instance_after_its_toleration() {
     // HMAS_DRILL_TIME_SCALE=1 runs the simulated members in real time (image pulls, downloads).
     let scale: f64 = std::env::var("HMAS_DRILL_TIME_SCALE").ok().and_then(|v| v.parse().ok()).unwrap_or(0.01);
-    let h = Hmas::start_scaled(Some(PW), scale);
+    let tmp = tempfile::tempdir().unwrap();
+    let log = tmp.path().join("hmas.log");
+    let h = Hmas::start_with(&tmp.path().join("data"), Some(PW), Some(&log), scale);
     let admin = login(&h, "admin", PW).await;
     register(&admin, &h, "gpu-general", "b").await;
     register(&admin, &h, "edge-cpu", "b").await;
@@ -301,4 +303,15 @@ async fn failover_drill_moves_the_instance_after_its_toleration() {
         list.as_array().unwrap().iter().any(|c| c["name"] == landing.as_str() && c["phase"] == "ready").then_some(())
     })
     .await;
+
+    // The outage is in the log once when it starts and once when it ends, not on every poll.
+    let text = eventually(10, "the member answering again in the log", || async {
+        let text = std::fs::read_to_string(&log).unwrap();
+        text.contains("member cluster answers again").then_some(text)
+    })
+    .await;
+    let lines = |what: &str| text.lines().filter(|l| l.contains(what) && l.contains(landing.as_str())).count();
+    assert_eq!(lines("member cluster does not answer"), 1, "{text}");
+    assert_eq!(lines("member cluster answers again"), 1, "{text}");
+    assert!(!text.contains("kube_client"), "{text}");
 }

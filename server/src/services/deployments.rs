@@ -379,8 +379,10 @@ impl DeploymentsServiceImpl {
                     .filter(|r| r.spec.cache.preload && !r.observed.preloaded)
                     .flat_map(|r| Self::targets(book.as_ref(), r)),
             )
+            .chain(self.members.unanswered())
             .collect();
         let states = Self::member_states(&self.members.all().await?, &clusters).await;
+        self.members.note_reads(&states);
         let mut seen = Vec::with_capacity(rows.len());
         for r in rows {
             let desired = if r.stopped { 0 } else { r.spec.replicas as i64 };

@@ -15,11 +15,14 @@ pub struct Members {
     store: Store,
     sealer: Sealer,
     clients: Arc<Mutex<BTreeMap<String, (String, KubeClient)>>>,
+    /// Whether each member answered the last read, so that an outage is logged once when it
+    /// starts and once when it ends, not on every poll.
+    answered: Arc<Mutex<BTreeMap<String, bool>>>,
 }
 
 impl Members {
     pub fn new(store: Store, sealer: Sealer) -> Self {
-        Self { store, sealer, clients: Default::default() }
+        Self { store, sealer, clients: Default::default(), answered: Default::default() }
     }
 
     pub fn access_of(&self, r: &ClusterRecord) -> Result<MemberAccess, AppError> {
@@ -57,5 +60,28 @@ impl Members {
 
     pub fn forget(&self, name: &str) {
         self.clients.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+        self.answered.lock().unwrap_or_else(|e| e.into_inner()).remove(name);
+    }
+
+    /// Members whose last read failed: read again until they answer, also when nothing is
+    /// placed on them any more, so that the log tells when the outage ended.
+    pub fn unanswered(&self) -> Vec<String> {
+        let answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
+        answered.iter().filter(|(_, ok)| !**ok).map(|(name, _)| name.clone()).collect()
+    }
+
+    /// Logs a member starting or ceasing to answer H-MAS's reads.
+    pub fn note_reads<T>(&self, reads: &BTreeMap<String, Result<T, String>>) {
+        let mut answered = self.answered.lock().unwrap_or_else(|e| e.into_inner());
+        for (name, read) in reads {
+            let now = read.is_ok();
+            match (answered.insert(name.clone(), now), read) {
+                (Some(true) | None, Err(e)) => {
+                    tracing::warn!(cluster = %name, error = %e, "member cluster does not answer; its placements show it as not reachable")
+                }
+                (Some(false), Ok(_)) => tracing::info!(cluster = %name, "member cluster answers again"),
+                _ => {}
+            }
+        }
     }
 }

@@ -36,7 +36,7 @@ impl Hmas {
         h
     }
 
-    /// With the log (level info) written to `log`, for tests that read it.
+    /// With the log (the default filter, as operators get it) written to `log`, for tests that read it.
     pub fn start_logged(
         data_dir: &std::path::Path,
         admin_password: Option<&str>,
@@ -75,11 +75,12 @@ impl Hmas {
             .arg(data_dir)
             .env_remove("HMAS_DATABASE_URL")
             .env_remove("HMAS_CONFIG")
-            .env("HMAS_LOG", if log.is_some() { "info" } else { "warn" })
+            .env("HMAS_LOG", "warn")
             .env("HMAS_SIM_TIME_SCALE", time_scale.to_string())
             .stdout(Stdio::piped());
         match log {
-            Some(p) => cmd.stderr(std::fs::File::create(p).unwrap()),
+            // The log an operator gets: the default filter (info, without per-request noise).
+            Some(p) => cmd.env_remove("HMAS_LOG").stderr(std::fs::File::create(p).unwrap()),
             None => cmd.stderr(Stdio::inherit()),
         };
         match admin_password {
