@@ -103,6 +103,18 @@ test('deploy llama3.2:1b on Ollama and a vLLM model, watch them come up, ask the
   assert.match(vllm, /Hello from Qwen\/Qwen2\.5-1\.5B-Instruct/);
   await shot(page, 'deployment-vllm-running');
 
+  // The overview: the fleet's figures, nothing needing attention, both deployments listed.
+  await page.click('.sidebar nav a[href="/"]');
+  await page.waitForSelector('[data-testid=overview-deployments] [data-deployment="qwen2-5-1-5b-instruct"] [data-phase=running]');
+  assert.equal((await page.textContent('[data-testid=stat-clusters] .stat-value')).trim(), '1 / 1');
+  assert.equal((await page.textContent('[data-testid=stat-running] .stat-value')).trim(), '2');
+  assert.equal((await page.textContent('[data-testid=stat-attention] .stat-value')).trim(), '0');
+  assert.match(await page.textContent('[data-testid=attention]'), /All clear/);
+  assert.equal(await page.locator('[data-testid=first-steps]').count(), 0, 'no first steps once there is a fleet');
+  await page.waitForSelector('[data-testid=overview-clusters] [role=meter]');
+  await shot(page, 'overview-fleet');
+  await page.click('[data-testid=overview-deployments] a[href="/deployments/qwen2-5-1-5b-instruct"]');
+
   await deleteFromDetail(page, 'qwen2-5-1-5b-instruct');
   await page.click('[data-deployment="llama3-2-1b"] a');
   await page.waitForSelector('.page-header [data-phase=running]');

@@ -116,6 +116,14 @@ test('create a key (shown once), chat in the playground with a streamed answer, 
   await page.waitForSelector('[data-testid=requests-table] >> text=cancelled', { timeout: 10_000 });
   await shot(page, 'keys-usage');
 
+  // The overview charts the same traffic.
+  await page.click('.sidebar nav a[href="/"]');
+  await page.waitForSelector('[data-testid=chart-requests] svg rect');
+  await page.waitForSelector('[data-testid=chart-tokens] svg rect');
+  assert.equal(await page.locator('text=By deployment').count(), 0, 'the overview keeps to the charts');
+  await shot(page, 'overview-traffic');
+  await page.click('.sidebar nav a[href="/keys"]');
+
   // Revoke: confirmed, then refused by the gateway.
   await page.click('[data-key="support bot"] button:has-text("Revoke")');
   await page.click('[role=dialog] button:has-text("Revoke key")');

@@ -19,7 +19,7 @@ export async function startHmas({ env = {} } = {}) {
   const bin = process.env.HMAS_BIN || join(root, 'target', 'debug', 'hmas');
   const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', join(dataDir, 'data'),
     '--site-root', process.env.HMAS_SITE_ROOT || join(root, 'target', 'site')], {
-    env: { ...process.env, HMAS_ADMIN_PASSWORD: ADMIN_PASSWORD, HMAS_LOG: 'warn', ...env },
+    env: { ...process.env, HMAS_ADMIN_PASSWORD: ADMIN_PASSWORD, HMAS_LOG: 'warn,kube_client::client::builder=off', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const base = await new Promise((resolve, reject) => {

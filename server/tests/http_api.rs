@@ -73,7 +73,7 @@ async fn session_cookie_is_locked_down_and_logout_ends_it() {
     assert!(me.get("password_hash").is_none());
     let page = c.get(h.url("/")).send().await.unwrap();
     assert_eq!(page.status(), 200);
-    assert!(page.text().await.unwrap().contains("Welcome"));
+    assert!(page.text().await.unwrap().contains("The fleet at a glance, live."));
     let (s, _) = call(&c, &h, "/api/auth/logout", json!({})).await;
     assert_eq!(s, 200);
     let (s, _) = call(&c, &h, "/api/users/list", json!({})).await;

@@ -189,8 +189,9 @@ fn Usage() -> impl IntoView {
     }
 }
 
+/// Totals and charts of a usage window; `brief` leaves out the tables by key and deployment.
 #[component]
-fn UsageView(u: UsageReport) -> impl IntoView {
+pub fn UsageView(u: UsageReport, #[prop(optional)] brief: bool) -> impl IntoView {
     let total = |f: fn(&crate::models::apikey::UsagePoint) -> i64| u.points.iter().map(f).sum::<i64>();
     let (requests, errors) = (total(|p| p.requests), total(|p| p.errors));
     let (prompt, completion) = (total(|p| p.prompt_tokens), total(|p| p.completion_tokens));
@@ -230,10 +231,12 @@ fn UsageView(u: UsageReport) -> impl IntoView {
                 <BarChart bars=tok_bars series=vec![("prompt", "s-a"), ("completion", "s-b")] label="Tokens over time" testid="chart-tokens"/>
             </div>
         </div>
-        <div class="chart-grid">
-            <Totals title="By key" rows=u.by_key.clone()/>
-            <Totals title="By deployment" rows=u.by_deployment.clone()/>
-        </div>
+        {(!brief).then(|| view! {
+            <div class="chart-grid">
+                <Totals title="By key" rows=u.by_key.clone()/>
+                <Totals title="By deployment" rows=u.by_deployment.clone()/>
+            </div>
+        })}
     }
     .into_any()
 }
