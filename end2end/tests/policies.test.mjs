@@ -142,6 +142,17 @@ test('policies: default set, edits with warnings, blocked delete, deploy by stra
   await page.waitForSelector('[data-testid=drill-row][data-recovered=true]', { timeout: 90_000 });
   assert.match(await page.textContent('[data-testid=drill-row]'), new RegExp(`Serving again from ${other} after`));
   await shot(page, 'drill-recovered');
+
+  // The overview puts the cut-off cluster first, with the hub's reason, while its model serves elsewhere.
+  await page.goto('/');
+  await hydrated(page);
+  await page.waitForSelector(`[data-testid=attention] a[href="/clusters/${landing}"]`, { timeout: 20_000 });
+  assert.equal((await page.textContent('[data-testid=stat-attention] .stat-value')).trim(), '1');
+  assert.match(await page.textContent('[data-testid=stat-clusters] .stat-value'), /^\s*2 \/ 3\s*$/);
+  await page.waitForSelector('[data-testid=overview-deployments] [data-deployment="llama3-2-1b"] [data-phase=running]');
+  await shot(page, 'overview-attention');
+  await page.goto(`/clusters/${landing}`);
+  await hydrated(page);
   const answer = await page.evaluate(async () => {
     const r = await fetch('/api/inference/llama3-2-1b/v1/chat/completions', { method: 'POST', headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ model: 'llama3.2:1b', messages: [{ role: 'user', content: 'hi' }] }) });

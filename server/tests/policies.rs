@@ -284,6 +284,17 @@ async fn failover_drill_moves_the_instance_after_its_toleration() {
         .await
         .unwrap();
     assert_eq!(r.status(), 200, "served from {other}");
+    // The pages of a member that does not answer come back at once with what was last read.
+    for (endpoint, body) in
+        [("/api/clusters/get", json!({"name": landing})), ("/api/deployments/get", json!({"name": name}))]
+    {
+        let asked = Instant::now();
+        let (s, v) = call(&admin, &h, endpoint, body).await;
+        assert_eq!(s, 200, "{v}");
+        assert!(asked.elapsed() < Duration::from_secs(10), "{endpoint} took {:?} with {landing} down", asked.elapsed());
+    }
+    let (_, detail) = call(&admin, &h, "/api/clusters/get", json!({"name": landing})).await;
+    assert!(!detail["nodes"].as_array().unwrap().is_empty(), "the nodes last read: {detail}");
     println!("failover drill: toleration {toleration} s, served again from {other} after {moved:.1} s");
     assert!(moved >= toleration as f64, "moved before the toleration ran out: {moved:.1} s");
     assert!(moved < limit as f64, "took {moved:.1} s");

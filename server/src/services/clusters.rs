@@ -6,7 +6,7 @@ use crate::hub::status::cluster_health;
 use crate::hub::{HubError, KubeClient};
 use crate::secrets::Sealer;
 use crate::services::deployments::DeploymentsServiceImpl;
-use crate::services::members::Members;
+use crate::services::members::{Members, LIVE_READ};
 use crate::store::{now_ms, ClusterRecord, ClusterState, ClusterStore, Store};
 use app::error::{AppError, ErrorCode};
 use app::models::cluster::{
@@ -314,14 +314,17 @@ impl ClustersService for ClustersServiceImpl {
         let deployments = DeploymentsServiceImpl::per_cluster(&self.store).await?.remove(name).unwrap_or_default();
         let view =
             self.view(&r, hub_cluster.map(cluster_health).as_ref(), hub_error.as_deref(), deployments.len() as i64);
-        // Live from the member when it answers, else what was read at registration.
-        let (nodes, events) = match self.members.client(&r).await {
-            Ok(m) => (
-                join::nodes(&m).await.unwrap_or_else(|_| r.nodes.clone()),
-                join::recent_events(&m, 25).await.unwrap_or_default(),
-            ),
-            Err(_) => (r.nodes.clone(), vec![]),
+        // Live from the member when it answers, else what was read at registration. A member
+        // known to be down is not asked (the observer tells when it answers again), and a slow
+        // one gets a few seconds: the page must not hang on it.
+        let down = self.members.unanswered().contains(&r.name);
+        let live = async {
+            let m = self.members.client(&r).await.ok()?;
+            let (nodes, events) = tokio::join!(join::nodes(&m), join::recent_events(&m, 25));
+            Some((nodes.ok()?, events.unwrap_or_default()))
         };
+        let live = if down { None } else { tokio::time::timeout(LIVE_READ, live).await.ok().flatten() };
+        let (nodes, events) = live.unwrap_or_else(|| (r.nodes.clone(), vec![]));
         Ok(ClusterDetail {
             cluster: view,
             nodes,

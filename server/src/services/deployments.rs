@@ -7,7 +7,7 @@ use crate::hub::karmada::PropagationPolicy;
 use crate::hub::policy::{holds, PROFILE_LABEL};
 use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput};
 use crate::hub::KubeClient;
-use crate::services::members::Members;
+use crate::services::members::{Members, LIVE_READ};
 use crate::services::policies::{Book, Resolved};
 use crate::store::{
     now_ms, ApplyState, CacheRecord, ClusterState, ClusterStore, DeploymentRecord, DeploymentStore, Store,
@@ -517,13 +517,21 @@ impl DeploymentsService for DeploymentsServiceImpl {
         if r.state == ApplyState::Applied {
             // Live: the observer's copy may be two seconds old, and the detail page is where
             // people watch a model come up.
-            if let Ok(schedules) = deploy::schedules(&self.hub).await {
-                let clients = self.members.all().await?;
-                let states = Self::member_states(&clients, &clusters).await;
+            let clients = self.members.all().await?;
+            // Members known to be down are not asked, and the rest get a few seconds: the page
+            // shows the observer's copy rather than hang on a member that does not answer.
+            let down = self.members.unanswered();
+            let live = async {
+                let schedules = deploy::schedules(&self.hub).await.ok()?;
+                let ask: BTreeSet<String> = clusters.iter().filter(|c| !down.contains(c)).cloned().collect();
+                let mut states = Self::member_states(&clients, &ask).await;
+                for c in clusters.iter().filter(|c| down.contains(c)) {
+                    states.insert(c.clone(), Err("the member cluster does not answer".into()));
+                }
                 let desired = if r.stopped { 0 } else { spec.replicas as i64 };
-                let preloaded = r.observed.preloaded;
-                r.observed = deploy::observe(name, desired, schedules.get(name), &states);
-                r.observed.preloaded = preloaded;
+                let mut observed = deploy::observe(name, desired, schedules.get(name), &states);
+                observed.preloaded = r.observed.preloaded;
+                let mut events = Vec::new();
                 for (cluster, state) in &states {
                     let Ok(state) = state else { continue };
                     let mut names: BTreeSet<String> = state
@@ -540,6 +548,11 @@ impl DeploymentsService for DeploymentsServiceImpl {
                         }
                     }
                 }
+                Some((observed, events))
+            };
+            if let Ok(Some((observed, evs))) = tokio::time::timeout(LIVE_READ, live).await {
+                r.observed = observed;
+                events = evs;
             }
         }
         // Stable: each cluster's events are already in order within a second.

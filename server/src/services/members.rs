@@ -10,6 +10,9 @@ use app::error::AppError;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+/// How long a page waits for a member's own answer before showing what was last read.
+pub const LIVE_READ: std::time::Duration = std::time::Duration::from_secs(4);
+
 #[derive(Clone)]
 pub struct Members {
     store: Store,
