@@ -223,3 +223,23 @@ async fn first_start_prints_a_generated_password_once_and_sigterm_stops_cleanly(
     let db = std::fs::read(dir.join("hmas.db")).unwrap();
     assert!(!db.windows(pw.len()).any(|w| w == pw.as_bytes()), "the password is not stored in plaintext");
 }
+
+/// Server rendering settles: each page's resources are resolved once into the stream, not again
+/// and again while it streams (a resource read outside its own boundary made the page guard
+/// re-create the page until the stream ended: seconds and megabytes).
+#[tokio::test]
+async fn every_page_renders_its_resources_once() {
+    let h = Hmas::start(Some(ADMIN_PW));
+    let c = login(&h, "admin", ADMIN_PW).await;
+    common::fleet::register(&c, &h, "gpu-general", "b").await;
+    for page in
+        ["/", "/clusters", "/clusters/gpu-general", "/deployments", "/policies", "/playground", "/keys", "/users"]
+    {
+        let r = c.get(h.url(page)).send().await.unwrap();
+        assert_eq!(r.status(), 200, "{page}");
+        let html = r.text().await.unwrap();
+        let resolved = html.matches("__RESOLVED_RESOURCES[").count();
+        // A page holds a handful; the fault made thousands.
+        assert!(resolved <= 40, "{page}: {resolved} resources resolved into the page ({} bytes)", html.len());
+    }
+}

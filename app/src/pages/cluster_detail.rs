@@ -40,10 +40,14 @@ pub fn ClusterDetailPage() -> impl IntoView {
             </ErrorBoundary>
         </Transition>
         <DrillCard name=Signal::derive(name)/>
-        // Outside the refreshing view, so what is typed into it survives the next poll.
-        {move || last.get().map(|(name, display, workloads)| view! {
-            <ReleaseDialog name display workloads open=release_open/>
-        })}
+        // Outside the refreshing view, so what is typed into it survives the next poll. In a
+        // boundary of its own: a resource read outside one is counted by the page guard's, which
+        // then re-creates the page (and its resources) until the stream ends.
+        <Transition fallback=|| ()>
+            {move || last.get().map(|(name, display, workloads)| view! {
+                <ReleaseDialog name display workloads open=release_open/>
+            })}
+        </Transition>
     }
 }
 
