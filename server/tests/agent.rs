@@ -150,6 +150,17 @@ fn metric(text: &str, name: &str) -> Option<f64> {
     text.lines().find(|l| l.starts_with(&format!("{name}{{"))).and_then(|l| l.rsplit(' ').next()?.parse().ok())
 }
 
+/// An agent for Ollama's llama3.2:1b with its runtime on `port` and its cache in `dir`.
+fn ollama_env(port: u16, dir: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("HMAS_RUNTIME", "ollama".to_string()),
+        ("HMAS_MODEL", "llama3.2:1b".to_string()),
+        ("HMAS_RUNTIME_PORT", port.to_string()),
+        ("HMAS_MODEL_DIR", dir.display().to_string()),
+        ("OLLAMA_MODELS", dir.join("models").display().to_string()),
+    ]
+}
+
 /// A kubeconfig for the member that authenticates as the `hmas-agent` service account, with a
 /// token the member's token controller issues (what the pod's mounted token is on a real node).
 async fn agent_kubeconfig(h: &Hmas, cluster: &str, dir: &Path) -> PathBuf {
@@ -222,17 +233,13 @@ async fn agent_in_a_wrapper_pod_drives_the_progress_bar_and_readiness() {
     let tmp = tempfile::tempdir().unwrap();
     let kubeconfig = agent_kubeconfig(&h, "edge-cpu", tmp.path()).await;
     let rt_port = free_port();
-    let env = vec![
-        ("HMAS_RUNTIME", "ollama".to_string()),
-        ("HMAS_MODEL", "llama3.2:1b".to_string()),
-        ("HMAS_RUNTIME_PORT", rt_port.to_string()),
-        ("HMAS_MODEL_DIR", tmp.path().display().to_string()),
-        ("OLLAMA_MODELS", tmp.path().join("models").display().to_string()),
+    let mut env = ollama_env(rt_port, tmp.path());
+    env.extend([
         ("HMAS_PARAM_NUM_GPU", "0".to_string()),
         ("HMAS_POD_NAME", pod.clone()),
         ("HMAS_POD_NAMESPACE", NS.to_string()),
         ("HMAS_AGENT_KUBECONFIG", kubeconfig.display().to_string()),
-    ];
+    ]);
     let command: Vec<String> = [HMAS, "sim-runtime", "ollama", "--port", &rt_port.to_string()]
         .into_iter()
         .chain(["--download-mb-per-second", "8", "--model-size-mb", "48"])
@@ -497,14 +504,8 @@ fn zombies_of(pid: u32) -> Vec<String> {
 async fn agent_reaps_what_the_runtime_orphans() {
     let tmp = tempfile::tempdir().unwrap();
     let rt_port = free_port();
-    let env = vec![
-        ("HMAS_RUNTIME", "ollama".to_string()),
-        ("HMAS_MODEL", "llama3.2:1b".to_string()),
-        ("HMAS_RUNTIME_PORT", rt_port.to_string()),
-        ("HMAS_MODEL_DIR", tmp.path().display().to_string()),
-        ("OLLAMA_MODELS", tmp.path().join("models").display().to_string()),
-        ("HMAS_LOG", "info,server::agent::reap=debug".to_string()),
-    ];
+    let mut env = ollama_env(rt_port, tmp.path());
+    env.push(("HMAS_LOG", "info,server::agent::reap=debug".to_string()));
     // A launcher that leaves a background helper behind, as runtimes' shell entrypoints do: the
     // helper's parent is gone at once, so when it exits nobody but the agent can reap it.
     let command: Vec<String> = ["sh", "-c", "(sleep 0.3 &); exec \"$0\" \"$@\"", HMAS, "sim-runtime", "ollama"]

@@ -270,6 +270,17 @@ impl DeploymentPhase {
             DeploymentPhase::Deleting => "Deleting",
         }
     }
+    /// On its way to Running: the deployments page's "Starting" filter and the overview's count.
+    pub fn is_starting(self) -> bool {
+        use DeploymentPhase::*;
+        matches!(self, Applying | Preloading | Pending | Pulling | Downloading | Loading)
+    }
+
+    /// Needs someone to look: the "Problems" filter and the overview's "Needs attention".
+    pub fn is_problem(self) -> bool {
+        matches!(self, DeploymentPhase::Failed | DeploymentPhase::Degraded)
+    }
+
     pub fn tone(self) -> &'static str {
         match self {
             DeploymentPhase::Running => "ok",

@@ -56,8 +56,8 @@ impl Filter {
         match self {
             Filter::All => true,
             Filter::Running => p == Running,
-            Filter::Starting => matches!(p, Applying | Preloading | Pending | Pulling | Downloading | Loading),
-            Filter::Problems => matches!(p, Failed | Degraded),
+            Filter::Starting => p.is_starting(),
+            Filter::Problems => p.is_problem(),
             Filter::Stopped => matches!(p, Stopped | Deleting),
         }
     }

@@ -23,15 +23,6 @@ use std::time::Duration;
 /// Deployments listed on the overview; the rest are a click away.
 const SHOWN: usize = 8;
 
-fn needs_attention(p: DeploymentPhase) -> bool {
-    matches!(p, DeploymentPhase::Failed | DeploymentPhase::Degraded | DeploymentPhase::Pending)
-}
-
-fn starting(p: DeploymentPhase) -> bool {
-    use DeploymentPhase::*;
-    matches!(p, Applying | Preloading | Pulling | Downloading | Loading)
-}
-
 #[component]
 pub fn OverviewPage() -> impl IntoView {
     let user = expect_context::<CurrentUser>();
@@ -85,10 +76,10 @@ fn Fleet(
     let ready = clusters.iter().filter(|c| c.phase == ClusterPhase::Ready).count();
     let (gpus_used, gpus) = clusters.iter().fold((0, 0), |(a, t), c| (a + c.gpus_allocated, t + c.gpus_allocatable));
     let running = deployments.iter().filter(|d| d.phase == DeploymentPhase::Running).count();
-    let on_the_way = deployments.iter().filter(|d| starting(d.phase)).count();
+    let on_the_way = deployments.iter().filter(|d| d.phase.is_starting()).count();
     let troubled_clusters: Vec<ClusterView> =
         clusters.iter().filter(|c| c.phase != ClusterPhase::Ready).cloned().collect();
-    let troubled: Vec<DeploymentView> = deployments.iter().filter(|d| needs_attention(d.phase)).cloned().collect();
+    let troubled: Vec<DeploymentView> = deployments.iter().filter(|d| d.phase.is_problem()).cloned().collect();
     let problems = troubled_clusters.len() + troubled.len();
     let first_run = clusters.is_empty() || deployments.is_empty();
     view! {
@@ -157,7 +148,7 @@ fn Attention(clusters: Vec<ClusterView>, deployments: Vec<DeploymentView>) -> im
         <section class="card" id="attention" data-testid="attention">
             <h2 class="card-title">"Needs attention"</h2>
             {if empty {
-                view! { <EmptyState title="All clear" body="Every cluster is ready, and no deployment has failed or is stuck."/> }.into_any()
+                view! { <EmptyState title="All clear" body="Every cluster is ready, and no deployment has failed or lost replicas."/> }.into_any()
             } else {
                 view! {
                     <ul class="attention">
@@ -173,7 +164,7 @@ fn Attention(clusters: Vec<ClusterView>, deployments: Vec<DeploymentView>) -> im
                         }).collect_view()}
                         {deployments.into_iter().map(|d| view! {
                             <li>
-                                <span class=format!("dot {}", if d.phase == DeploymentPhase::Failed { "danger" } else { "warn" }) aria-hidden="true"></span>
+                                <span class=format!("dot {}", d.phase.tone()) aria-hidden="true"></span>
                                 <div>
                                     <a href=format!("/deployments/{}", d.name)>{d.name.clone()}</a>
                                     " "<PhaseBadge phase=d.phase/>
@@ -259,7 +250,7 @@ fn DeploymentList(deployments: Vec<DeploymentView>, may_deploy: bool) -> impl In
                                     <td class="nowrap">{format!("{} / {}", d.ready_replicas, if d.stopped { 0 } else { d.replicas })}</td>
                                     <td>
                                         <PhaseBadge phase=d.phase progress=d.progress/>
-                                        {d.progress.filter(|_| starting(d.phase)).map(|p| view! { <ProgressBar pct=p label=format!("Model download of {}", d.name)/> })}
+                                        {d.progress.filter(|_| d.phase.is_starting()).map(|p| view! { <ProgressBar pct=p label=format!("Model download of {}", d.name)/> })}
                                     </td>
                                 </tr>
                             }).collect_view()}
