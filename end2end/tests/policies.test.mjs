@@ -94,9 +94,9 @@ test('policies: default set, edits with warnings, blocked delete, deploy by stra
   await page.click(`${card('standard-failover')} button:has-text("Edit")`);
   await page.fill('#f-tol', '10');
   await page.waitForSelector('[data-testid=failover-form] .hint:has-text("10 s")');
-  await page.selectOption('#f-purge', 'Immediately');
+  await page.selectOption('#f-purge', 'Directly');
   await page.waitForFunction(() => document.querySelector('[data-testid=failover-form] [data-testid=failover-timeline]')
-    ?.getAttribute('aria-label').includes('tolerate 10 s, then evict at once'));
+    ?.getAttribute('aria-label').includes('NotReady after about 40 s, tolerates it 10 s, then evict at once'));
   await shot(page, 'policies-failover-sheet');
   await page.uncheck('[data-testid=enabled]');
   await page.click('[data-testid=failover-form] button[type=submit]');

@@ -129,6 +129,11 @@ pub struct SimOptions {
     /// How fast the simulated model servers write answers, in tokens per second. Default: 40
     #[arg(long = "sim-tokens-per-second", env = "HMAS_SIM_TOKENS_PER_SECOND", value_name = "RATE")]
     pub tokens_per_second: Option<f64>,
+    /// Run the simulated Karmada as `karmadactl init` leaves it: cluster failover switched off
+    /// (no `Failover` gate, NoExecute taint policies refused). Default: switched on, as
+    /// docs/install.md has operators run their hub.
+    #[arg(long = "sim-hub-defaults", env = "HMAS_SIM_HUB_DEFAULTS")]
+    pub hub_defaults: bool,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -265,7 +270,7 @@ pub struct Settings {
 #[derive(Clone, Debug)]
 pub enum HubSettings {
     Kubeconfig(PathBuf),
-    Simulated { topology: Option<PathBuf>, time_scale: f64, tokens_per_second: f64 },
+    Simulated { topology: Option<PathBuf>, time_scale: f64, tokens_per_second: f64, hub_failover: bool },
 }
 
 impl SimOptions {
@@ -344,11 +349,13 @@ impl Settings {
                         topology: args.sim.topology.clone().or(file.sim_topology),
                         time_scale: args.sim.time_scale.or(file.sim_time_scale),
                         tokens_per_second: args.sim.tokens_per_second.or(file.sim_tokens_per_second),
+                        hub_defaults: args.sim.hub_defaults,
                     };
                     HubSettings::Simulated {
                         time_scale: opts.time_scale()?,
                         tokens_per_second: opts.tokens_per_second()?,
                         topology: opts.topology,
+                        hub_failover: !opts.hub_defaults,
                     }
                 }
             },

@@ -56,9 +56,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     // The embedded default: a simulated hub in this process, reachable like a real one.
     // The embedded default: a simulated hub in this process, reached over HTTPS like a real one.
     let (_sim, hub_kubeconfig) = match &settings.hub {
-        HubSettings::Simulated { topology, time_scale, tokens_per_second } => {
+        HubSettings::Simulated { topology, time_scale, tokens_per_second, hub_failover } => {
             let dir = settings.data_dir.join("sim");
-            let sim = start_sim(topology.as_deref(), *time_scale, *tokens_per_second, None, &dir).await?;
+            let sim =
+                start_sim(topology.as_deref(), *time_scale, *tokens_per_second, *hub_failover, None, &dir).await?;
             tracing::info!(hub = %sim.hub.url(), members = ?sim.member_names(), kubeconfigs = %dir.display(), "simulated hub started");
             println!("Simulated hub: {} (kubeconfigs in {})", sim.hub.url(), dir.display());
             (Some(sim), dir.join("hub.kubeconfig"))
@@ -216,11 +217,12 @@ pub async fn start_sim(
     topology: Option<&std::path::Path>,
     time_scale: f64,
     tokens_per_second: f64,
+    hub_failover: bool,
     hub_addr: Option<std::net::SocketAddr>,
     dir: &std::path::Path,
 ) -> Result<Sim, String> {
     let topology = load_topology(topology)?;
-    let cfg = SimConfig { time_scale, tokens_per_second, ..SimConfig::default() };
+    let cfg = SimConfig { time_scale, tokens_per_second, hub_failover, ..SimConfig::default() };
     let sim = Sim::start(topology, cfg, hub_addr, Some(&dir.join("state.json")))
         .await
         .map_err(|e| format!("simulated hub: {e}"))?;
@@ -234,6 +236,7 @@ pub async fn run_sim(args: SimArgs) -> Result<(), String> {
         args.sim.topology.as_deref(),
         args.sim.time_scale()?,
         args.sim.tokens_per_second()?,
+        !args.sim.hub_defaults,
         args.hub_addr,
         &args.kubeconfig_dir,
     )

@@ -392,8 +392,44 @@ async fn release_with_and_without_running_workloads() {
     assert!(hub.get::<Cluster>(None, "gpu-general").await.unwrap().is_some(), "refusal changes nothing");
     let (s, r) = call(&admin, &h, "/api/clusters/release", json!({"name": "gpu-general", "force": true})).await;
     assert_eq!(s, 200, "{r}");
+    assert!(r["leftovers"].as_array().unwrap().is_empty(), "{r}");
     assert!(hub.get::<Cluster>(None, "gpu-general").await.unwrap().is_none());
+    // The hub withdrew its copy through the Cluster's Secret before the Secret went.
+    let general = KubeClient::from_kubeconfig(&kubeconfig(&h, "gpu-general"), None).await.unwrap();
+    assert!(general.get::<Deployment>(Some("default"), "web").await.unwrap().is_none(), "withdrawn from the member");
+    assert!(hub.get::<Secret>(Some("karmada-cluster"), "gpu-general").await.unwrap().is_none());
     assert_eq!(call(&admin, &h, "/api/clusters/release", json!({"name": "gpu-general"})).await.0, 404);
+}
+
+#[tokio::test]
+async fn force_release_leaves_nothing_of_hmas_on_the_member() {
+    use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Service};
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    common::fleet::register(&admin, &h, "gpu-general", "b").await;
+    let mut spec = common::fleet::spec("llama3.2:1b", "ollama", 1, &["gpu-general"]);
+    spec["cache"] = json!({"enabled": true});
+    let (s, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": spec})).await;
+    assert_eq!(s, 200, "{v}");
+    let name = v["name"].as_str().unwrap().to_string();
+    common::fleet::wait_for(&admin, &h, &name, 60, common::fleet::running).await;
+    let general = common::fleet::member(&h, "gpu-general").await;
+    let ns = "hmas-serving";
+    assert!(!general.list::<PersistentVolumeClaim>(Some(ns), None).await.unwrap().is_empty(), "the cache volume");
+    assert!(!general.list::<Service>(Some(ns), None).await.unwrap().is_empty());
+
+    let (s, r) = call(&admin, &h, "/api/clusters/release", json!({"name": "gpu-general", "force": true})).await;
+    assert_eq!(s, 200, "{r}");
+    assert_eq!(r["leftovers"], json!([]), "what is really left on the member");
+    assert!(general.get::<Namespace>(None, ns).await.unwrap().is_none(), "namespace {ns} withdrawn");
+    for (kind, n) in [
+        ("Deployment", general.list::<Deployment>(Some(ns), None).await.unwrap().len()),
+        ("Service", general.list::<Service>(Some(ns), None).await.unwrap().len()),
+        ("PersistentVolumeClaim", general.list::<PersistentVolumeClaim>(Some(ns), None).await.unwrap().len()),
+    ] {
+        assert_eq!(n, 0, "{kind}s left in {ns}");
+    }
+    assert!(general.get::<ServiceAccount>(Some("karmada-cluster"), "karmada-gpu-general").await.unwrap().is_none());
 }
 
 #[tokio::test]

@@ -1,6 +1,7 @@
 //! The kube-rs hub client against the simulated hub, over HTTPS with the kubeconfigs it hands out:
 //! round trips, error mapping, propagation by names and labels, overrides, unschedulable GPU
-//! requests, failover, and a streamed chat through a member's NodePort.
+//! requests, scheduling without an estimator, the webhook, cluster and application failover as
+//! Karmada does them, and a streamed chat through a member's NodePort.
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Pod, Service};
 use kube::api::ObjectMeta;
@@ -317,56 +318,220 @@ async fn too_many_gpus_stay_pending_with_the_reason() {
         && e.involved_object.name.as_deref() == Some(pod.name_any().as_str())));
 }
 
-#[tokio::test]
-async fn failover_after_toleration_with_immediate_purge() {
-    let (sim, hub) = start().await;
+fn scheduled(rb: &ResourceBinding) -> Option<(String, String, String)> {
+    let c = rb.status.as_ref()?.conditions.iter().find(|c| c.type_ == "Scheduled")?;
+    Some((c.status.clone(), c.reason.clone(), c.message.clone()))
+}
+
+/// Two members, the workload on whichever the hub picked first, that member cut off.
+async fn place_and_cut(sim: &Sim, hub: &KubeClient, pp: PropagationPolicy) -> (String, String, Instant) {
     hub.apply(&deployment("web", "nginx:1.27", &[], 0, 2)).await.unwrap();
-    let mut pp = policy(
-        "web",
-        &[("apps/v1", "Deployment", "web")],
-        json!({"clusterAffinity": {"clusterNames": ["gpu-general", "edge-cpu"]},
-               "spreadConstraints": [{"spreadByField": "cluster", "maxGroups": 1, "minGroups": 1}],
-               "replicaScheduling": {"replicaSchedulingType": "Divided"}}),
-    );
-    pp.spec.failover = serde_json::from_value(
-        json!({"application": {"decisionConditions": {"tolerationSeconds": 1}, "purgeMode": "Immediately"}}),
-    )
-    .unwrap();
     hub.apply(&pp).await.unwrap();
     let first = eventually(10, "the first placement", || async {
         let rb: ResourceBinding = hub.get(Some("default"), "web-deployment").await.ok().flatten()?;
         rb.spec.clusters.first().map(|c| c.name.clone())
     })
     .await;
-    let other = if first == "gpu-general" { "edge-cpu" } else { "gpu-general" };
-    let first_client = member(&sim, &first).await;
+    let first_client = member(sim, &first).await;
     eventually(10, "ready on the first cluster", || async {
         let d: Deployment = first_client.get(Some("default"), "web").await.ok().flatten()?;
         (d.status?.ready_replicas == Some(2)).then_some(())
     })
     .await;
-
-    let cut = Instant::now();
+    let other = if first == "gpu-general" { "edge-cpu" } else { "gpu-general" }.to_string();
     assert!(sim.set_down(&first, true));
-    let other_client = member(&sim, other).await;
+    (first, other, Instant::now())
+}
+
+fn two_sites(tolerations: serde_json::Value) -> PropagationPolicy {
+    policy(
+        "web",
+        &[("apps/v1", "Deployment", "web")],
+        json!({"clusterAffinity": {"clusterNames": ["gpu-general", "edge-cpu"]},
+               "clusterTolerations": tolerations,
+               "spreadConstraints": [{"spreadByField": "cluster", "maxGroups": 1, "minGroups": 1}],
+               "replicaScheduling": {"replicaSchedulingType": "Divided", "replicaDivisionPreference": "Weighted"}}),
+    )
+}
+
+#[tokio::test]
+async fn cluster_failover_moves_through_the_no_execute_taint_after_the_toleration() {
+    let (sim, hub) = start().await;
+    // Application failover without propagateDeps is refused by the webhook, as invalid input.
+    let mut bad = two_sites(json!([]));
+    bad.spec.failover = serde_json::from_value(
+        json!({"application": {"decisionConditions": {"tolerationSeconds": 1}, "purgeMode": "Directly"}}),
+    )
+    .unwrap();
+    match hub.apply(&bad).await.unwrap_err() {
+        HubError::Invalid { message, field } => {
+            assert_eq!(message, "admission webhook \"propagationpolicy.karmada.io\" denied the request: spec.propagateDeps: Invalid value: false: application failover is set, propagateDeps must be true");
+            assert_eq!(field.as_deref(), Some("spec.propagateDeps"));
+        }
+        e => panic!("{e:?}"),
+    }
+    assert!(hub.get::<PropagationPolicy>(Some("default"), "web").await.unwrap().is_none(), "nothing stored");
+
+    // Karmada's way: the taint policy, a 1 s NoExecute toleration, a direct purge.
+    hub.apply(&server::hub::policy::taint_policy()).await.unwrap();
+    let mut pp = two_sites(
+        json!([{"key": "cluster.karmada.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 1}]),
+    );
+    pp.spec.failover = serde_json::from_value(json!({"cluster": {"purgeMode": "Directly"}})).unwrap();
+    let (first, other, cut) = place_and_cut(&sim, &hub, pp).await;
+    let other_client = member(&sim, &other).await;
     eventually(15, "the workload on the other cluster", || async {
         let d: Deployment = other_client.get(Some("default"), "web").await.ok().flatten()?;
         (d.status?.ready_replicas == Some(2)).then_some(())
     })
     .await;
-    assert!(cut.elapsed() >= Duration::from_secs(1), "not before the toleration");
+    // NotReady after the failure threshold (40 s scaled by 0.01), then the toleration.
+    let moved = cut.elapsed();
+    println!("cluster failover: moved after {:.2} s (threshold 0.4 s + toleration 1 s)", moved.as_secs_f64());
+    assert!(moved >= Duration::from_millis(1400), "not before the threshold and the toleration: {moved:?}");
     let c: Cluster = hub.get(None, &first).await.unwrap().unwrap();
     assert!(!cluster_health(&c).ready);
-    assert!(c.spec.taints.iter().any(|t| t.key == "cluster.karmada.io/not-ready" && t.effect == "NoExecute"));
+    let taints: Vec<(&str, &str)> = c.spec.taints.iter().map(|t| (t.key.as_str(), t.effect.as_str())).collect();
+    assert!(taints.contains(&("cluster.karmada.io/not-ready", "NoSchedule")), "{taints:?}");
+    assert!(taints.contains(&("cluster.karmada.io/not-ready", "NoExecute")), "{taints:?}");
 
-    // When the failed cluster comes back, the evicted copy is purged.
+    // When the failed cluster comes back, the evicted copy is purged and the taints go.
+    let first_client = member(&sim, &first).await;
     sim.set_down(&first, false);
     eventually(15, "the evicted copy purged", || async {
         first_client.get::<Deployment>(Some("default"), "web").await.ok()?.is_none().then_some(())
     })
     .await;
     let rb: ResourceBinding = hub.get(Some("default"), "web-deployment").await.unwrap().unwrap();
-    assert_eq!(rb.spec.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), [other]);
+    assert_eq!(rb.spec.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), [other.as_str()]);
+    let c: Cluster = eventually(10, "the taints gone", || async {
+        let c: Cluster = hub.get(None, &first).await.ok()??;
+        c.spec.taints.is_empty().then_some(c)
+    })
+    .await;
+    assert!(cluster_health(&c).ready);
+}
+
+#[tokio::test]
+async fn with_karmadactl_init_defaults_nothing_moves() {
+    let cfg = SimConfig { hub_failover: false, ..SimConfig::fast() };
+    let sim = Sim::start(Topology::default_three(), cfg, None, None).await.unwrap();
+    sim.join_members().unwrap();
+    let hub = KubeClient::from_kubeconfig(&sim.kubeconfig(&sim.hub), None).await.unwrap();
+    // The webhook refuses a NoExecute taint policy without --allow-no-execute-taint-policy.
+    match hub.apply(&server::hub::policy::taint_policy()).await.unwrap_err() {
+        HubError::Invalid { message, .. } => assert!(
+            message.ends_with("spec.taints[0]: Forbidden: Configuring taint with NoExecute effect is not allowed"),
+            "{message}"
+        ),
+        e => panic!("{e:?}"),
+    }
+    let pp = two_sites(
+        json!([{"key": "cluster.karmada.io/not-ready", "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 1}]),
+    );
+    let (first, _, cut) = place_and_cut(&sim, &hub, pp).await;
+    let c: Cluster = eventually(10, "the cluster NotReady", || async {
+        let c: Cluster = hub.get(None, &first).await.ok()??;
+        (!cluster_health(&c).ready).then_some(c)
+    })
+    .await;
+    let taints: Vec<(&str, &str)> = c.spec.taints.iter().map(|t| (t.key.as_str(), t.effect.as_str())).collect();
+    assert_eq!(taints, [("cluster.karmada.io/not-ready", "NoSchedule")], "only NoSchedule, never NoExecute");
+    // Past the toleration (three times over), the binding still points at the dead cluster.
+    while cut.elapsed() < Duration::from_secs(3) {
+        let rb: ResourceBinding = hub.get(Some("default"), "web-deployment").await.unwrap().unwrap();
+        assert_eq!(rb.spec.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), [first.as_str()]);
+        assert!(rb.spec.graceful_eviction_tasks.is_empty());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test]
+async fn gpu_replicas_need_static_weights_without_an_estimator() {
+    let (_sim, hub) = start().await;
+    hub.apply(&deployment("gpu", "vllm/vllm-openai:v0.6", &["--model", "Qwen/Qwen2.5-0.5B-Instruct"], 1, 3))
+        .await
+        .unwrap();
+    let two = json!({"clusterNames": ["gpu-general", "gpu-hpc"]});
+    // Dynamic weights: Karmada estimates from CPU and memory only, so a GPU replica fits nowhere.
+    hub.apply(&policy(
+        "gpu",
+        &[("apps/v1", "Deployment", "gpu")],
+        json!({"clusterAffinity": two, "replicaScheduling": {"replicaSchedulingType": "Divided",
+               "replicaDivisionPreference": "Weighted", "weightPreference": {"dynamicWeight": "AvailableReplicas"}}}),
+    ))
+    .await
+    .unwrap();
+    let (status, reason, message) = eventually(10, "the scheduler's verdict", || async {
+        let rb: ResourceBinding = hub.get(Some("default"), "gpu-deployment").await.ok()??;
+        scheduled(&rb)
+    })
+    .await;
+    assert_eq!((status.as_str(), reason.as_str()), ("False", "SchedulerError"));
+    assert_eq!(
+        message,
+        "failed to assign replicas: failed to scale up: Clusters available replicas 0 are not enough to schedule."
+    );
+    let events: Vec<Event> = hub.list(Some("default"), None).await.unwrap();
+    assert!(events.iter().any(|e| e.reason.as_deref() == Some("ScheduleBindingFailed")), "hub events");
+    // Static weights schedule whatever the template asks for, exactly as weighted.
+    hub.apply(&policy(
+        "gpu",
+        &[("apps/v1", "Deployment", "gpu")],
+        json!({"clusterAffinity": two, "replicaScheduling": {"replicaSchedulingType": "Divided",
+               "replicaDivisionPreference": "Weighted", "weightPreference": {"staticWeightList": [
+                   {"targetCluster": {"clusterNames": ["gpu-hpc"]}, "weight": 2},
+                   {"targetCluster": {"clusterNames": ["gpu-general"]}, "weight": 1}]}}}),
+    ))
+    .await
+    .unwrap();
+    let rb = eventually(10, "scheduled by weight", || async {
+        let rb: ResourceBinding = hub.get(Some("default"), "gpu-deployment").await.ok()??;
+        (scheduled(&rb)?.0 == "True").then_some(rb)
+    })
+    .await;
+    let mut got: Vec<(String, i32)> =
+        rb.spec.clusters.iter().map(|c| (c.name.clone(), c.replicas.unwrap_or(0))).collect();
+    got.sort();
+    assert_eq!(got, [("gpu-general".to_string(), 1), ("gpu-hpc".to_string(), 2)]);
+}
+
+#[tokio::test]
+async fn application_failover_evicts_a_copy_that_stays_unhealthy() {
+    let (sim, hub) = start().await;
+    // Eight GPUs per replica: gpu-general's nodes cannot hold it, its copy never gets ready.
+    hub.apply(&deployment("stuck", "vllm/vllm-openai:v0.6", &[], 8, 1)).await.unwrap();
+    let mut pp = policy(
+        "stuck",
+        &[("apps/v1", "Deployment", "stuck")],
+        json!({"clusterAffinity": {"clusterNames": ["gpu-general", "gpu-hpc"]},
+               "replicaScheduling": {"replicaSchedulingType": "Divided", "replicaDivisionPreference": "Weighted",
+                   "weightPreference": {"staticWeightList": [{"targetCluster": {"clusterNames": ["gpu-general"]}, "weight": 1}]}}}),
+    );
+    pp.spec.propagate_deps = Some(true);
+    pp.spec.failover = serde_json::from_value(
+        json!({"application": {"decisionConditions": {"tolerationSeconds": 1}, "purgeMode": "Directly"}}),
+    )
+    .unwrap();
+    hub.apply(&pp).await.unwrap();
+    let rb = eventually(15, "evicted from gpu-general and rescheduled", || async {
+        let rb: ResourceBinding = hub.get(Some("default"), "stuck-deployment").await.ok()??;
+        (rb.spec.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>() == ["gpu-hpc"]).then_some(rb)
+    })
+    .await;
+    assert_eq!(rb.spec.clusters[0].replicas, Some(1));
+    let events: Vec<Event> = hub.list(Some("default"), None).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.reason.as_deref() == Some("EvictWorkloadFromClusterSucceed")
+            && e.message.as_deref().is_some_and(|m| m.contains("gpu-general") && m.contains("ApplicationFailure"))),
+        "an eviction event on the hub"
+    );
+    // Purged directly: the stuck copy is gone from gpu-general.
+    let general = member(&sim, "gpu-general").await;
+    eventually(10, "the copy purged", || async {
+        general.get::<Deployment>(Some("default"), "stuck").await.ok()?.is_none().then_some(())
+    })
+    .await;
 }
 
 #[tokio::test]
@@ -474,4 +639,47 @@ async fn injected_latency_errors_and_outages() {
     assert!(t.elapsed() < Duration::from_secs(6), "a cut cluster is reported, not waited on");
     sim.set_down("edge-cpu", false);
     assert_eq!(client.nodes().await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn deleting_a_cluster_withdraws_its_copies_unless_its_secret_went_first() {
+    let (sim, hub) = start().await;
+    hub.apply(&deployment("web", "nginx:1.27", &[], 0, 1)).await.unwrap();
+    let names = json!({"clusterNames": ["gpu-general", "edge-cpu"]});
+    hub.apply(&policy(
+        "web",
+        &[("apps/v1", "Deployment", "web")],
+        json!({"clusterAffinity": names, "replicaScheduling": {"replicaSchedulingType": "Duplicated"}}),
+    ))
+    .await
+    .unwrap();
+    let (general, edge) = (member(&sim, "gpu-general").await, member(&sim, "edge-cpu").await);
+    for m in [&general, &edge] {
+        eventually(10, "a copy on each member", || async {
+            m.get::<Deployment>(Some("default"), "web").await.ok()?.map(|_| ())
+        })
+        .await;
+    }
+    // The right order: the Cluster goes, its copies with it; then the Secret.
+    hub.delete::<Cluster>(None, "gpu-general").await.unwrap();
+    eventually(10, "the copy withdrawn", || async {
+        general.get::<Deployment>(Some("default"), "web").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    eventually(10, "the Cluster gone", || async {
+        hub.get::<Cluster>(None, "gpu-general").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    // The wrong order: without its Secret Karmada cannot reach the member; the copy stays.
+    hub.delete::<k8s_openapi::api::core::v1::Secret>(Some("karmada-cluster"), "edge-cpu").await.unwrap();
+    hub.delete::<Cluster>(None, "edge-cpu").await.unwrap();
+    eventually(10, "the Cluster gone", || async {
+        hub.get::<Cluster>(None, "edge-cpu").await.ok()?.is_none().then_some(())
+    })
+    .await;
+    let events: Vec<Event> = hub.list(None, None).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.message.as_deref() == Some("Failed to delete work: Secret \"edge-cpu\" not found")));
+    assert!(edge.get::<Deployment>(Some("default"), "web").await.unwrap().is_some(), "left on the member for good");
 }

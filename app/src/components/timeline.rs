@@ -1,7 +1,7 @@
 //! The failover timeline: what happens after a cluster fails, drawn to scale from the policy —
 //! failure → toleration → eviction and reschedule (→ grace period) → healthy elsewhere. Mini on
 //! cards, full in the form and in a drill, where a "now" line walks along it.
-use crate::models::policy::{failover_timeline, seconds_label, FailoverPolicy, PurgeMode};
+use crate::models::policy::{failover_timeline, seconds_label, FailoverPolicy, PurgeMode, HUB_DETECTION_SECONDS};
 use leptos::prelude::*;
 
 /// Time a replica takes to serve on another cluster, when nothing measured says otherwise.
@@ -35,8 +35,9 @@ pub fn FailoverTimeline(
         let restart = RESTART_ESTIMATE_S;
         let stages = failover_timeline(&p, restart);
         let healthy = stages.iter().find(|s| s.key == "healthy").map(|s| s.start).unwrap_or(0.0);
-        let grace_end = if p.purge_mode == PurgeMode::Graciously && p.enabled {
-            p.toleration_seconds as f64 + p.grace_period_seconds as f64
+        let d = HUB_DETECTION_SECONDS as f64;
+        let grace_end = if p.purge_mode == PurgeMode::Gracefully && p.enabled {
+            d + p.toleration_seconds as f64 + p.grace_period_seconds as f64
         } else {
             0.0
         };
@@ -47,14 +48,15 @@ pub fn FailoverTimeline(
         let x = move |s: f64| pad + (w - 2.0 * pad) * (s / span).clamp(0.0, 1.0);
         let bar_y = if mini { 12.0 } else { 40.0 };
         let bar_h = if mini { 10.0 } else { 16.0 };
-        let t = p.toleration_seconds as f64;
+        let t = d + p.toleration_seconds as f64;
         let aria = if p.enabled {
             format!(
-                "Failover timeline: tolerate {}, then {} and reschedule; healthy elsewhere after about {}",
+                "Failover timeline: the hub marks the cluster NotReady after about {}, tolerates it {}, then {} and reschedule; healthy elsewhere after about {}",
+                span_label(d),
                 seconds_label(p.toleration_seconds),
                 match p.purge_mode {
-                    PurgeMode::Immediately => "evict at once",
-                    PurgeMode::Graciously => "keep the old copy during the grace period",
+                    PurgeMode::Directly => "evict at once",
+                    PurgeMode::Gracefully => "keep the old copy during the grace period",
                     PurgeMode::Never => "keep the old copy",
                 },
                 span_label(healthy)
@@ -87,14 +89,17 @@ pub fn FailoverTimeline(
             view! {
                 <text x=x(0.0) y=y_top class="tl-label">"Failure"</text>
                 <text x=x(healthy) y=y_top class="tl-label" text-anchor="end">{format!("Healthy elsewhere ~{}", span_label(healthy))}</text>
-                {(x(t) - x(0.0) > 70.0).then(|| view! {
-                    <text x=x(t / 2.0) y=bar_y + bar_h - 4.0 class="tl-in" text-anchor="middle">{format!("tolerate {}", span_label(t))}</text>
+                {(x(d) - x(0.0) > 70.0).then(|| view! {
+                    <text x=x(d / 2.0) y=bar_y + bar_h - 4.0 class="tl-in" text-anchor="middle">{format!("hub notices ~{}", span_label(d))}</text>
+                })}
+                {(x(t) - x(d) > 70.0).then(|| view! {
+                    <text x=x((d + t) / 2.0) y=bar_y + bar_h - 4.0 class="tl-in" text-anchor="middle">{format!("tolerate {}", span_label(t - d))}</text>
                 })}
                 <text x=x(t) y=y_under class="tl-sub">{format!(
                     "{} at {} · ~{} to start elsewhere",
                     match p.purge_mode {
-                        PurgeMode::Immediately => "Evicted and rescheduled",
-                        PurgeMode::Graciously => "Rescheduled (old copy kept)",
+                        PurgeMode::Directly => "Evicted and rescheduled",
+                        PurgeMode::Gracefully => "Rescheduled (old copy kept)",
                         PurgeMode::Never => "Rescheduled (old copy never removed)",
                     },
                     span_label(t),
@@ -121,7 +126,10 @@ pub fn FailoverTimeline(
         view! {
             <svg class="timeline" class:mini=mini viewBox=format!("0 0 {w} {h}") role="img" aria-label=aria data-testid="failover-timeline">
                 <line class="axis" x1=pad y1=bar_y + bar_h / 2.0 x2=w - pad y2=bar_y + bar_h / 2.0/>
-                <rect class="seg toleration" x=x(0.0) y=bar_y width=(x(t) - x(0.0)).max(1.0) height=bar_h rx="3">
+                <rect class="seg detect" x=x(0.0) y=bar_y width=(x(d) - x(0.0)).max(1.0) height=bar_h rx="3">
+                    <title>{format!("The hub notices: NotReady about {} after the cluster's last answer", span_label(d))}</title>
+                </rect>
+                <rect class="seg toleration" x=x(d) y=bar_y width=(x(t) - x(d)).max(1.0) height=bar_h rx="3">
                     <title>{format!("Toleration {}", seconds_label(p.toleration_seconds))}</title>
                 </rect>
                 <rect class="seg reschedule" x=x(t) y=bar_y width=(x(healthy) - x(t)).max(1.0) height=bar_h rx="3">

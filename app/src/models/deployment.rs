@@ -251,6 +251,8 @@ pub enum DeploymentPhase {
     Stopped,
     /// Could not be applied; retry with redeploy.
     Failed,
+    /// Applied, but the hub cannot schedule or apply it (its reason is the message).
+    Unschedulable,
     Deleting,
 }
 
@@ -267,6 +269,7 @@ impl DeploymentPhase {
             DeploymentPhase::Degraded => "Degraded",
             DeploymentPhase::Stopped => "Stopped",
             DeploymentPhase::Failed => "Failed",
+            DeploymentPhase::Unschedulable => "Not scheduled",
             DeploymentPhase::Deleting => "Deleting",
         }
     }
@@ -278,13 +281,13 @@ impl DeploymentPhase {
 
     /// Needs someone to look: the "Problems" filter and the overview's "Needs attention".
     pub fn is_problem(self) -> bool {
-        matches!(self, DeploymentPhase::Failed | DeploymentPhase::Degraded)
+        matches!(self, DeploymentPhase::Failed | DeploymentPhase::Degraded | DeploymentPhase::Unschedulable)
     }
 
     pub fn tone(self) -> &'static str {
         match self {
             DeploymentPhase::Running => "ok",
-            DeploymentPhase::Failed => "danger",
+            DeploymentPhase::Failed | DeploymentPhase::Unschedulable => "danger",
             DeploymentPhase::Degraded | DeploymentPhase::Pending => "warn",
             DeploymentPhase::Stopped | DeploymentPhase::Deleting => "muted",
             _ => "info",
@@ -302,6 +305,7 @@ impl DeploymentPhase {
             DeploymentPhase::Degraded => "degraded",
             DeploymentPhase::Stopped => "stopped",
             DeploymentPhase::Failed => "failed",
+            DeploymentPhase::Unschedulable => "unschedulable",
             DeploymentPhase::Deleting => "deleting",
         }
     }

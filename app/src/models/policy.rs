@@ -738,28 +738,36 @@ impl ResourceProfile {
     }
 }
 
+/// What happens to the copy on the cluster a workload moves away from, in Karmada's words
+/// (`Immediately` and `Graciously`, their deprecated names, are still read).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum PurgeMode {
     /// Remove from the failed cluster at once, then reschedule.
-    Immediately,
+    #[serde(alias = "Immediately")]
+    Directly,
     /// Keep the old copy until the new one is healthy or the grace period ends.
     #[default]
-    Graciously,
-    /// Start a new copy elsewhere and never remove the old one.
+    #[serde(alias = "Graciously")]
+    Gracefully,
+    /// Start a new copy elsewhere and never remove the old one (application failover only).
     Never,
 }
 
 impl PurgeMode {
-    pub const ALL: [PurgeMode; 3] = [PurgeMode::Immediately, PurgeMode::Graciously, PurgeMode::Never];
+    pub const ALL: [PurgeMode; 3] = [PurgeMode::Directly, PurgeMode::Gracefully, PurgeMode::Never];
     pub fn as_str(self) -> &'static str {
         match self {
-            PurgeMode::Immediately => "Immediately",
-            PurgeMode::Graciously => "Graciously",
+            PurgeMode::Directly => "Directly",
+            PurgeMode::Gracefully => "Gracefully",
             PurgeMode::Never => "Never",
         }
     }
     pub fn parse(s: &str) -> Option<PurgeMode> {
-        PurgeMode::ALL.into_iter().find(|m| m.as_str() == s)
+        match s {
+            "Immediately" => Some(PurgeMode::Directly),
+            "Graciously" => Some(PurgeMode::Gracefully),
+            _ => PurgeMode::ALL.into_iter().find(|m| m.as_str() == s),
+        }
     }
 }
 
@@ -768,13 +776,20 @@ pub struct FailoverPolicy {
     pub name: String,
     #[serde(default)]
     pub description: String,
+    /// Move workloads off a cluster the hub marks NotReady.
     pub enabled: bool,
-    /// How long a cluster may stay NotReady before its workloads move.
+    /// How long after the hub marks a cluster NotReady its workloads move (the hub notices a
+    /// member that stopped answering after about 40 s).
     pub toleration_seconds: u32,
     pub purge_mode: PurgeMode,
-    /// With `Graciously`: the longest the old copy is kept.
+    /// With `Gracefully` and application failover: the longest the old copy is kept (a cluster
+    /// failover keeps it for the hub's graceful eviction timeout).
     #[serde(default)]
     pub grace_period_seconds: u32,
+    /// Also move a replica that stays unhealthy on a cluster that is up (Karmada's application
+    /// failover). Never sooner than the model's cold start, so a download is not cut short.
+    #[serde(default)]
+    pub application: bool,
 }
 
 impl Default for FailoverPolicy {
@@ -784,11 +799,16 @@ impl Default for FailoverPolicy {
             description: String::new(),
             enabled: true,
             toleration_seconds: 300,
-            purge_mode: PurgeMode::Graciously,
+            purge_mode: PurgeMode::Gracefully,
             grace_period_seconds: 600,
+            application: false,
         }
     }
 }
+
+/// How long the hub takes to mark a member that stopped answering NotReady (Karmada's
+/// `--cluster-failure-threshold` of 30 s plus its 10 s status period).
+pub const HUB_DETECTION_SECONDS: u32 = 40;
 
 impl FailoverPolicy {
     pub fn validate(&self) -> Result<(), AppError> {
@@ -798,19 +818,31 @@ impl FailoverPolicy {
         if self.toleration_seconds > MAX_TOLERATION_SECONDS {
             f.check("toleration_seconds", Err(format!("must be at most {MAX_TOLERATION_SECONDS} (24 h)")));
         }
-        if self.purge_mode == PurgeMode::Graciously {
+        if self.purge_mode == PurgeMode::Never && !self.application {
+            f.check(
+                "purge_mode",
+                Err("the hub's cluster failover purges Directly or Gracefully; Never needs application failover".into()),
+            );
+        }
+        if self.purge_mode == PurgeMode::Gracefully {
             if self.grace_period_seconds == 0 {
-                f.check("grace_period_seconds", Err("Graciously needs a grace period of at least 1 s".into()));
+                f.check("grace_period_seconds", Err("Gracefully needs a grace period of at least 1 s".into()));
             } else if self.grace_period_seconds > MAX_GRACE_SECONDS {
                 f.check("grace_period_seconds", Err(format!("must be at most {MAX_GRACE_SECONDS} (24 h)")));
             }
         } else if self.grace_period_seconds > 0 {
             f.check(
                 "grace_period_seconds",
-                Err(format!("a grace period applies to Graciously only; {} ignores it", self.purge_mode.as_str())),
+                Err(format!("a grace period applies to Gracefully only; {} ignores it", self.purge_mode.as_str())),
             );
         }
         f.into_result()
+    }
+
+    /// The application failover's toleration for a model whose cold start takes `cold_start`
+    /// seconds: the policy's, but never shorter than the start.
+    pub fn application_toleration(&self, cold_start: u32) -> u32 {
+        self.toleration_seconds.max(cold_start)
     }
 }
 
@@ -831,19 +863,24 @@ pub fn failover_timeline(p: &FailoverPolicy, restart: f64) -> Vec<Stage> {
     if !p.enabled {
         return vec![stage("down", "Waits for the cluster to recover", 0.0, 0.0)];
     }
-    let t = p.toleration_seconds as f64;
+    // The hub first has to notice: NotReady about 40 s after the member's last answer.
+    let d = HUB_DETECTION_SECONDS as f64;
+    let t = d + p.toleration_seconds as f64;
     let healthy = t + restart;
-    let mut out =
-        vec![stage("toleration", "Toleration", 0.0, t), stage("reschedule", "Reschedule & start", t, healthy)];
+    let mut out = vec![
+        stage("detect", "Hub marks NotReady", 0.0, d),
+        stage("toleration", "Toleration", d, t),
+        stage("reschedule", "Reschedule & start", t, healthy),
+    ];
     match p.purge_mode {
-        PurgeMode::Graciously => {
+        PurgeMode::Gracefully => {
             let g = p.grace_period_seconds as f64;
             out.push(stage("grace", "Grace period (old copy kept)", t, t + g.min(restart.max(0.0)).max(0.0)));
             if g < restart {
                 out.push(stage("grace_cut", "Grace ends before the new copy is ready", t + g, t + g));
             }
         }
-        PurgeMode::Immediately => out.push(stage("evict", "Evicted from failed cluster", t, t)),
+        PurgeMode::Directly => out.push(stage("evict", "Evicted from failed cluster", t, t)),
         PurgeMode::Never => out.push(stage("kept", "Old copy never removed", t, healthy)),
     }
     out.push(stage("healthy", "Healthy elsewhere", healthy, healthy));
@@ -1389,14 +1426,30 @@ mod tests {
     fn failover_rules() {
         let mut f = FailoverPolicy { name: "f".into(), ..Default::default() };
         f.validate().unwrap();
-        f.purge_mode = PurgeMode::Immediately;
-        assert!(f.validate().unwrap_err().field_error("grace_period_seconds").unwrap().contains("Graciously"));
+        f.purge_mode = PurgeMode::Directly;
+        assert!(f.validate().unwrap_err().field_error("grace_period_seconds").unwrap().contains("Gracefully"));
         f.grace_period_seconds = 0;
         f.validate().unwrap();
-        f.purge_mode = PurgeMode::Graciously;
+        f.purge_mode = PurgeMode::Gracefully;
         assert!(f.validate().unwrap_err().field_error("grace_period_seconds").is_some());
         f.toleration_seconds = 100_000;
         assert!(f.validate().unwrap_err().field_error("toleration_seconds").is_some());
+        // The hub's cluster failover has no Never; application failover has.
+        let never = FailoverPolicy {
+            name: "n".into(),
+            purge_mode: PurgeMode::Never,
+            grace_period_seconds: 0,
+            ..Default::default()
+        };
+        assert!(never.validate().unwrap_err().field_error("purge_mode").unwrap().contains("application"));
+        FailoverPolicy { application: true, ..never }.validate().unwrap();
+        // Stored under the deprecated names, read as today's.
+        let old: FailoverPolicy =
+            serde_json::from_str(r#"{"name":"o","enabled":true,"toleration_seconds":5,"purge_mode":"Immediately"}"#)
+                .unwrap();
+        assert_eq!((old.purge_mode, old.application), (PurgeMode::Directly, false));
+        assert_eq!(PurgeMode::parse("Graciously"), Some(PurgeMode::Gracefully));
+        assert_eq!(FailoverPolicy { toleration_seconds: 30, ..old }.application_toleration(400), 400);
         assert_eq!(seconds_label(300), "300 s (5 min)");
         assert_eq!(seconds_label(90), "90 s (1.5 min)");
         assert_eq!(seconds_label(45), "45 s");
@@ -1408,9 +1461,10 @@ mod tests {
             FailoverPolicy { name: "f".into(), toleration_seconds: 60, grace_period_seconds: 30, ..Default::default() };
         let t = failover_timeline(&f, 45.0);
         let get = |k: &str| t.iter().find(|s| s.key == k).unwrap().clone();
-        assert_eq!((get("toleration").start, get("toleration").end), (0.0, 60.0));
-        assert_eq!(get("healthy").start, 105.0);
-        assert_eq!(get("grace").end, 90.0);
+        assert_eq!((get("detect").start, get("detect").end), (0.0, 40.0));
+        assert_eq!((get("toleration").start, get("toleration").end), (40.0, 100.0));
+        assert_eq!(get("healthy").start, 145.0);
+        assert_eq!(get("grace").end, 130.0);
         assert!(t.iter().any(|s| s.key == "grace_cut"));
         let off = FailoverPolicy { enabled: false, ..f };
         assert_eq!(failover_timeline(&off, 45.0).len(), 1);

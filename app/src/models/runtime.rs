@@ -422,6 +422,13 @@ pub fn model_presets() -> Vec<ModelPreset> {
         .collect()
 }
 
+/// A generous cold start in seconds: a first image pull (~4 min for a GPU runtime image), the
+/// weights at ~100 MB/s, then loading. What application failover must wait out before it may
+/// call a starting replica unhealthy.
+pub fn cold_start_seconds(runtime: RuntimeKind, model: &str) -> u32 {
+    (240.0 + model_size_gb(runtime, model) * 10.0 + 60.0).ceil() as u32
+}
+
 /// The model's weights in GB: the preset's figure, else estimated from a parameter count in the
 /// name (`7B` at 16 bits, GGUF and Ollama tags quantised to about 4.5 bits), else 20 GB.
 pub fn model_size_gb(runtime: RuntimeKind, model: &str) -> f64 {

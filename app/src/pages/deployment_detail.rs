@@ -90,7 +90,7 @@ fn Detail(
             </Show>
         </PageHeader>
         {(!v.message.is_empty()).then(|| {
-            let tone = if matches!(v.phase, DeploymentPhase::Failed | DeploymentPhase::Pending | DeploymentPhase::Degraded) { "banner-warn" } else { "banner-info" };
+            let tone = if matches!(v.phase, DeploymentPhase::Failed | DeploymentPhase::Unschedulable | DeploymentPhase::Pending | DeploymentPhase::Degraded) { "banner-warn" } else { "banner-info" };
             view! { <div class=format!("banner {tone}") role="status" data-testid="status-message">{v.message.clone()}</div> }
         })}
         {(!downloading.is_empty()).then(|| view! {

@@ -371,7 +371,8 @@ fn FailoverCard(
             <dl class="kv">
                 <dt>"Toleration"</dt><dd>{seconds_label(f.toleration_seconds)}</dd>
                 <dt>"Purge"</dt><dd>{f.purge_mode.as_str()}</dd>
-                {(f.purge_mode == PurgeMode::Graciously).then(|| view! { <dt>"Grace period"</dt><dd>{seconds_label(f.grace_period_seconds)}</dd> })}
+                {(f.purge_mode == PurgeMode::Gracefully).then(|| view! { <dt>"Grace period"</dt><dd>{seconds_label(f.grace_period_seconds)}</dd> })}
+                <dt>"Unhealthy replicas"</dt><dd>{if f.application { "moved after the model's start" } else { "left in place" }}</dd>
             </dl>
             <FailoverTimeline policy mini=true/>
         </PolicyCard>
@@ -972,22 +973,25 @@ fn FailoverSheet(
                     set_description=Callback::new(move |v: String| set(&|d| d.description = v.clone()))/>
                 <label class="check switch"><input type="checkbox" role="switch" data-testid="enabled" prop:checked=move || draft.with(|d| d.enabled)
                     on:change=move |ev| { let on = event_target_checked(&ev); set(&|d| d.enabled = on); }/>" Move workloads off a failed cluster"</label>
+                <label class="check switch"><input type="checkbox" role="switch" data-testid="application" prop:checked=move || draft.with(|d| d.application)
+                    on:change=move |ev| { let on = event_target_checked(&ev); set(&|d| d.application = on); }/>
+                    " Also move a replica that stays unhealthy on a cluster that is up (never before its model has had time to download and load)"</label>
                 <div class="form-row">
                     <Field label="Toleration (seconds)" id="f-tol" message=msg(error, "toleration_seconds")
-                        hint=Signal::derive(move || format!("How long a cluster may be NotReady first: {}", seconds(draft.with(|d| d.toleration_seconds)))) >
+                        hint=Signal::derive(move || format!("How long after the hub marks a cluster NotReady (about 40 s after its last answer) its workloads move: {}", seconds(draft.with(|d| d.toleration_seconds)))) >
                         <input id="f-tol" type="number" min="0" prop:value=draft.get_untracked().toleration_seconds.to_string()
                             on:input=move |ev| { let v = parse_u32(&event_target_value(&ev)); set(&|d| d.toleration_seconds = v); }/>
                     </Field>
                     <Field label="Purge mode" id="f-purge" message=msg(error, "purge_mode")>
                         <select id="f-purge" on:change=move |ev| {
                             let m = PurgeMode::parse(&event_target_value(&ev)).unwrap_or_default();
-                            set(&|d| { d.purge_mode = m; if m != PurgeMode::Graciously { d.grace_period_seconds = 0; } else if d.grace_period_seconds == 0 { d.grace_period_seconds = 600; } });
+                            set(&|d| { d.purge_mode = m; if m != PurgeMode::Gracefully { d.grace_period_seconds = 0; } else if d.grace_period_seconds == 0 { d.grace_period_seconds = 600; } });
                         }>
                             {PurgeMode::ALL.into_iter().map(|m| view! { <option value=m.as_str() selected=draft.get_untracked().purge_mode == m>{m.as_str()}</option> }).collect_view()}
                         </select>
                     </Field>
                 </div>
-                <Show when=move || draft.with(|d| d.purge_mode == PurgeMode::Graciously)>
+                <Show when=move || draft.with(|d| d.purge_mode == PurgeMode::Gracefully)>
                     <Field label="Grace period (seconds)" id="f-grace" message=msg(error, "grace_period_seconds")
                         hint=Signal::derive(move || format!("The old copy is kept up to {} while the new one starts", seconds(draft.with(|d| d.grace_period_seconds))))>
                         <input id="f-grace" type="number" min="1" prop:value=draft.with_untracked(|d| d.grace_period_seconds.to_string())

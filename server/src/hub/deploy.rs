@@ -80,15 +80,49 @@ pub fn object_names(objs: &HubObjects) -> Vec<String> {
     v
 }
 
-/// Where the hub scheduled each deployment: deployment name → (cluster, replicas).
-pub async fn schedules(hub: &KubeClient) -> Result<BTreeMap<String, Vec<(String, i64)>>, HubError> {
+/// What the hub made of one deployment: where it scheduled it, and why it could not schedule or
+/// apply it, in Karmada's words (only the ResourceBinding says so).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct HubSchedule {
+    /// (cluster, replicas).
+    pub clusters: Vec<(String, i64)>,
+    pub problem: Option<String>,
+}
+
+impl HubSchedule {
+    pub fn on(&self, cluster: &str) -> bool {
+        self.clusters.iter().any(|(c, n)| c == cluster && *n > 0)
+    }
+}
+
+fn binding_problem(rb: &ResourceBinding) -> Option<String> {
+    let status = rb.status.as_ref()?;
+    let failed = |kind: &str| status.conditions.iter().find(|c| c.type_ == kind && c.status == "False");
+    if let Some(c) = failed("Scheduled") {
+        return Some(format!("the hub cannot schedule it ({}): {}", c.reason, c.message));
+    }
+    let not_applied: Vec<String> = status
+        .aggregated_status
+        .iter()
+        .filter(|a| !a.applied)
+        .filter_map(|a| a.applied_message.as_ref().map(|m| format!("{}: {m}", a.cluster_name)))
+        .collect();
+    if failed("FullyApplied").is_some() && !not_applied.is_empty() {
+        return Some(format!("the hub cannot apply it on {}", not_applied.join("; ")));
+    }
+    None
+}
+
+/// What the hub made of each deployment, by deployment name.
+pub async fn schedules(hub: &KubeClient) -> Result<BTreeMap<String, HubSchedule>, HubError> {
     let rbs: Vec<ResourceBinding> = hub.list(Some(SERVING_NS), None).await?;
     Ok(rbs
         .into_iter()
         .filter(|rb| rb.spec.resource.kind == "Deployment")
         .map(|rb| {
             let clusters = rb.spec.clusters.iter().map(|c| (c.name.clone(), c.replicas.unwrap_or(0) as i64)).collect();
-            (rb.spec.resource.name.clone(), clusters)
+            let problem = binding_problem(&rb);
+            (rb.spec.resource.name.clone(), HubSchedule { clusters, problem })
         })
         .collect())
 }
@@ -174,15 +208,16 @@ fn job_done(p: &Pod) -> bool {
 pub fn observe(
     name: &str,
     desired: i64,
-    schedule: Option<&Vec<(String, i64)>>,
+    hub: Option<&HubSchedule>,
     members: &BTreeMap<String, Result<MemberState, String>>,
 ) -> ObservedStatus {
     let mut out = ObservedStatus::default();
-    let Some(schedule) = schedule else {
+    let Some(hub) = hub else {
         out.pod_phase = Some(DeploymentPhase::Pending);
         out.message = "waiting for the hub to schedule it".into();
         return out;
     };
+    let schedule = &hub.clusters;
     let mut preload_pending = false;
     let mut preload_progress: Option<i64> = None;
     for (cluster, want) in schedule {
@@ -261,6 +296,16 @@ pub fn observe(
     } else {
         DeploymentPhase::Pending
     };
+    // The hub's own refusal outranks what the pods say while the deployment is short.
+    let phase = match &hub.problem {
+        Some(_) if desired > 0 && out.ready_replicas == 0 => DeploymentPhase::Unschedulable,
+        _ => phase,
+    };
+    if let Some(p) = hub.problem.as_ref().filter(|_| desired > 0 && out.ready_replicas < desired) {
+        out.message = p.clone();
+        out.pod_phase = Some(phase);
+        return out;
+    }
     out.message = match (phase, laggard) {
         (DeploymentPhase::Running | DeploymentPhase::Stopped, _) => String::new(),
         (DeploymentPhase::Preloading, _) => "pre-loading the model into the cache".into(),

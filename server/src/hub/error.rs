@@ -40,6 +40,11 @@ impl From<kube::Error> for HubError {
                         HubError::Invalid { message, field }
                     }
                     401 => HubError::Unauthorized(message),
+                    // An admission webhook's refusal is a judgement on the object, not on access.
+                    403 if message.starts_with("admission webhook") => {
+                        let field = webhook_field(&message);
+                        HubError::Invalid { message, field }
+                    }
                     403 => HubError::Forbidden(message),
                     500..=599 => HubError::Unavailable(message),
                     _ => HubError::Other(message),
@@ -52,6 +57,13 @@ impl From<kube::Error> for HubError {
             other => HubError::Other(other.to_string()),
         }
     }
+}
+
+/// The field a webhook names: `… denied the request: spec.propagateDeps: Invalid value: …`.
+fn webhook_field(message: &str) -> Option<String> {
+    let rest = message.split_once("denied the request: ")?.1;
+    let field = rest.split_once(": ")?.0.trim_start_matches('[');
+    (!field.is_empty() && !field.contains(' ')).then(|| field.to_string())
 }
 
 impl HubError {
@@ -75,5 +87,29 @@ impl From<HubError> for AppError {
             a.fields.insert(f.clone(), message.clone());
         }
         a
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn status(code: u16, message: &str) -> kube::Error {
+        kube::Error::Api(
+            kube::core::Status { message: message.into(), reason: "Forbidden".into(), code, ..Default::default() }
+                .boxed(),
+        )
+    }
+
+    #[test]
+    fn a_webhook_denial_is_invalid_input_with_its_field() {
+        let m = "admission webhook \"propagationpolicy.karmada.io\" denied the request: spec.propagateDeps: Invalid value: false: application failover is set, propagateDeps must be true";
+        let e = HubError::from(status(403, m));
+        assert_eq!(e, HubError::Invalid { message: m.into(), field: Some("spec.propagateDeps".into()) });
+        let a = AppError::from(e);
+        assert_eq!(a.code, ErrorCode::Invalid);
+        assert!(!a.message.contains("RBAC"));
+        let rbac = HubError::from(status(403, "deployments.apps is forbidden: User \"x\" cannot create"));
+        assert!(matches!(rbac, HubError::Forbidden(_)));
     }
 }

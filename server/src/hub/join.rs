@@ -158,11 +158,57 @@ pub async fn register_in_hub(hub: &KubeClient, r: &HubRegistration<'_>) -> Resul
     Ok(())
 }
 
-/// Deletes the Cluster, then its Secret. Missing objects are fine (a retry after a crash).
-pub async fn unregister_from_hub(hub: &KubeClient, name: &str) -> Result<(), HubError> {
+/// Deletes the Cluster and waits up to `wait` for Karmada to let it go — it withdraws the works'
+/// copies from the member first, through the Cluster's Secret — then deletes the Secret. Deleting
+/// the Secret sooner leaves the copies on the member for good. `false`: the Cluster was still
+/// there when the wait ran out. Missing objects are fine (a retry after a crash).
+pub async fn unregister_from_hub(hub: &KubeClient, name: &str, wait: Duration) -> Result<bool, HubError> {
     hub.delete::<Cluster>(None, name).await?;
+    let start = std::time::Instant::now();
+    let gone = loop {
+        if hub.get::<Cluster>(None, name).await?.is_none() {
+            break true;
+        }
+        if start.elapsed() >= wait {
+            break false;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     hub.delete::<Secret>(Some(KARMADA_NS), name).await?;
-    Ok(())
+    Ok(gone)
+}
+
+/// What of H-MAS's workloads is still on a member: the serving namespace and the hub's copies in
+/// it. Empty when nothing is left (or the member cannot be read, said as such).
+pub async fn member_leftovers(member: &KubeClient) -> Vec<String> {
+    use k8s_openapi::api::apps::v1::Deployment;
+    use k8s_openapi::api::batch::v1::Job;
+    use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
+    let ns = super::render::SERVING_NS;
+    let managed = Some("karmada.io/managed=true");
+    let mut left = Vec::new();
+    let read = async {
+        if member.get::<Namespace>(None, ns).await?.is_some() {
+            left.push(format!("Namespace {ns}"));
+        }
+        for d in member.list::<Deployment>(Some(ns), managed).await? {
+            left.push(format!("Deployment {ns}/{}", d.name_any()));
+        }
+        for s in member.list::<Service>(Some(ns), managed).await? {
+            left.push(format!("Service {ns}/{}", s.name_any()));
+        }
+        for p in member.list::<PersistentVolumeClaim>(Some(ns), managed).await? {
+            left.push(format!("PersistentVolumeClaim {ns}/{}", p.name_any()));
+        }
+        for j in member.list::<Job>(Some(ns), managed).await? {
+            left.push(format!("Job {ns}/{}", j.name_any()));
+        }
+        Ok::<_, HubError>(())
+    };
+    if let Err(e) = read.await {
+        left.push(format!("could not check the member for leftovers: {e}"));
+    }
+    left
 }
 
 /// Hub workloads (bindings) placed on each cluster.

@@ -110,7 +110,7 @@ pub struct DecisionConditions {
 #[serde(rename_all = "camelCase")]
 pub struct ApplicationFailoverBehavior {
     pub decision_conditions: DecisionConditions,
-    /// `Immediately`, `Graciously` or `Never`.
+    /// `Directly`, `Gracefully` or `Never`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub purge_mode: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -122,6 +122,16 @@ pub struct ApplicationFailoverBehavior {
 pub struct FailoverBehavior {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub application: Option<ApplicationFailoverBehavior>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cluster: Option<ClusterFailoverBehavior>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterFailoverBehavior {
+    /// `Directly` or `Gracefully`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purge_mode: Option<String>,
 }
 
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -133,6 +143,9 @@ pub struct PropagationPolicySpec {
     pub placement: Placement,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failover: Option<FailoverBehavior>,
+    /// Required by Karmada's webhook with application failover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub propagate_deps: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub conflict_resolution: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -355,6 +368,8 @@ pub struct AggregatedStatusItem {
     pub applied: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub applied_message: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -364,4 +379,26 @@ pub struct ResourceBindingStatus {
     pub conditions: Vec<Condition>,
     #[serde(default)]
     pub aggregated_status: Vec<AggregatedStatusItem>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchCondition {
+    pub condition_type: String,
+    /// `In` or `NotIn`.
+    pub operator: String,
+    pub status_values: Vec<String>,
+}
+
+/// Taints Karmada's taint controller puts on clusters by their conditions (runs only with the
+/// controller manager's `Failover` gate).
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[kube(group = "policy.karmada.io", version = "v1alpha1", kind = "ClusterTaintPolicy", schema = "disabled")]
+#[serde(rename_all = "camelCase")]
+pub struct ClusterTaintPolicySpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add_on_conditions: Vec<MatchCondition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub remove_on_conditions: Vec<MatchCondition>,
+    pub taints: Vec<ClusterTaint>,
 }

@@ -3,8 +3,9 @@
 //! becomes one OverridePolicy that every Deployment labelled with it picks up.
 use super::join::MANAGED_BY_LABEL;
 use super::karmada::{
-    ApplicationFailoverBehavior, ClusterAffinity, ClusterPreferences, ClusterToleration, DecisionConditions,
-    FailoverBehavior, OverridePolicy, OverridePolicySpec, Overriders, Placement, PlaintextOverrider,
+    ApplicationFailoverBehavior, ClusterAffinity, ClusterFailoverBehavior, ClusterPreferences, ClusterTaint,
+    ClusterTaintPolicy, ClusterTaintPolicySpec, ClusterToleration, DecisionConditions, FailoverBehavior,
+    MatchCondition, OverridePolicy, OverridePolicySpec, Overriders, Placement, PlaintextOverrider,
     ReplicaSchedulingStrategy, ResourceSelector, RuleWithCluster, SpreadConstraint, StaticClusterWeight,
 };
 use super::render::{ROLE_LABEL, SERVING_NS};
@@ -23,7 +24,6 @@ pub const PROFILE_LABEL: &str = "hmas.io/resource-profile";
 pub const STRATEGY_LABEL: &str = "hmas.io/placement-strategy";
 pub const FAILOVER_LABEL: &str = "hmas.io/failover-policy";
 pub const NOT_READY_TAINT: &str = "cluster.karmada.io/not-ready";
-pub const UNREACHABLE_TAINT: &str = "cluster.karmada.io/unreachable";
 pub const GPU_PRODUCT_LABEL: &str = "nvidia.com/gpu.product";
 
 /// The OverridePolicy that carries a profile.
@@ -31,53 +31,86 @@ pub fn profile_object_name(profile: &str) -> String {
     format!("profile-{profile}")
 }
 
-fn weights(clusters: &[String]) -> ClusterPreferences {
+/// H-MAS's division as static weights: each cluster weighs the replicas it gets. Karmada without
+/// a scheduler-estimator cannot count GPUs, so H-MAS divides (it knows free GPUs per node and
+/// type) and the hub follows; static weights schedule whatever the template requests.
+fn weights(division: &[(String, i64)]) -> ClusterPreferences {
     ClusterPreferences {
-        static_weight_list: clusters
+        static_weight_list: division
             .iter()
-            .map(|c| StaticClusterWeight {
+            .map(|(c, w)| StaticClusterWeight {
                 target_cluster: ClusterAffinity { cluster_names: vec![c.clone()], ..Default::default() },
-                weight: 1,
+                weight: *w,
             })
             .collect(),
         dynamic_weight: None,
     }
 }
 
-fn replica_scheduling(mode: ReplicaMode, clusters: &[String]) -> ReplicaSchedulingStrategy {
-    let divided = |preference: &str, weight: Option<ClusterPreferences>| ReplicaSchedulingStrategy {
-        replica_scheduling_type: Some("Divided".into()),
-        replica_division_preference: Some(preference.into()),
-        weight_preference: weight,
-    };
+/// Clusters and their weights: the plan's replicas where it lands, else every eligible cluster
+/// evenly (nothing ready now). A cluster with no weight gets replicas only when no weighted
+/// cluster is left (Karmada then weighs them all 1), which is where failover sends them.
+pub fn division(plan: &PlacementPlan) -> Vec<(String, i64)> {
+    let mut landing = plan.landing();
+    if landing.is_empty() {
+        landing = plan.clusters.iter().map(|c| (c.clone(), 1)).collect();
+    }
+    landing.sort();
+    landing
+}
+
+/// Keeps the division `current` carries when it still fits `plan`: the same mode, every weighted
+/// cluster still eligible, and all `replicas` accounted for. Otherwise the plan's own stands.
+pub fn keep_division(plan: &mut PlacementPlan, current: &Placement, replicas: i64) {
+    let Some(rs) = &current.replica_scheduling else { return };
+    if plan.replica_mode == ReplicaMode::Duplicated || rs.replica_scheduling_type.as_deref() != Some("Divided") {
+        return;
+    }
+    let Some(list) = rs.weight_preference.as_ref().map(|w| &w.static_weight_list) else { return };
+    let kept: Vec<(String, i64)> = list
+        .iter()
+        .filter_map(|w| match w.target_cluster.cluster_names.as_slice() {
+            [one] => Some((one.clone(), w.weight)),
+            _ => None,
+        })
+        .collect();
+    let fits = kept.len() == list.len()
+        && kept.iter().map(|(_, w)| w).sum::<i64>() == replicas
+        && kept.iter().all(|(c, _)| plan.clusters.contains(c));
+    if fits {
+        for c in plan.candidates.iter_mut() {
+            c.replicas = kept.iter().find(|(k, _)| *k == c.cluster).map(|(_, w)| *w).unwrap_or(0);
+        }
+    }
+}
+
+fn replica_scheduling(mode: ReplicaMode, plan: &PlacementPlan) -> ReplicaSchedulingStrategy {
     match mode {
         ReplicaMode::Duplicated => {
             ReplicaSchedulingStrategy { replica_scheduling_type: Some("Duplicated".into()), ..Default::default() }
         }
-        ReplicaMode::Divided => divided("Weighted", Some(weights(clusters))),
-        ReplicaMode::Capacity => divided(
-            "Weighted",
-            Some(ClusterPreferences { static_weight_list: vec![], dynamic_weight: Some("AvailableReplicas".into()) }),
-        ),
-        ReplicaMode::Aggregated => divided("Aggregated", None),
+        ReplicaMode::Divided | ReplicaMode::Capacity | ReplicaMode::Aggregated => ReplicaSchedulingStrategy {
+            replica_scheduling_type: Some("Divided".into()),
+            replica_division_preference: Some("Weighted".into()),
+            weight_preference: Some(weights(&division(plan))),
+        },
     }
 }
 
-/// Tolerations of the hub's failure taints: for `seconds` (None: for ever).
+/// Tolerations of the hub's NotReady NoExecute taint: for `seconds` (None: for ever). Karmada
+/// sets `Ready=False` (never `Unknown`) on a member that stops answering, so the `unreachable`
+/// taint never comes.
 fn tolerations(seconds: Option<i64>) -> Vec<ClusterToleration> {
-    [NOT_READY_TAINT, UNREACHABLE_TAINT]
-        .iter()
-        .map(|key| ClusterToleration {
-            key: Some(key.to_string()),
-            operator: Some("Exists".into()),
-            effect: Some("NoExecute".into()),
-            toleration_seconds: seconds,
-        })
-        .collect()
+    vec![ClusterToleration {
+        key: Some(NOT_READY_TAINT.to_string()),
+        operator: Some("Exists".into()),
+        effect: Some("NoExecute".into()),
+        toleration_seconds: seconds,
+    }]
 }
 
 /// `spec.placement`: the plan's clusters by name (labels, rules and GPU fit are resolved by
-/// H-MAS), shared per the strategy, tolerating failures as the failover policy says.
+/// H-MAS), divided as the plan says, tolerating failures as the failover policy says.
 pub fn placement(
     plan: &PlacementPlan,
     strategy: Option<&PlacementStrategy>,
@@ -103,22 +136,73 @@ pub fn placement(
     let mut clusters = plan.clusters.clone();
     clusters.sort();
     Placement {
-        cluster_affinity: Some(ClusterAffinity { cluster_names: clusters.clone(), ..Default::default() }),
+        cluster_affinity: Some(ClusterAffinity { cluster_names: clusters, ..Default::default() }),
         cluster_tolerations,
         spread_constraints,
-        replica_scheduling: Some(replica_scheduling(plan.replica_mode, &clusters)),
+        replica_scheduling: Some(replica_scheduling(plan.replica_mode, plan)),
     }
 }
 
-/// `spec.failover`: only for an enabled policy.
-pub fn failover(f: Option<&FailoverPolicy>) -> Option<FailoverBehavior> {
-    let f = f.filter(|f| f.enabled)?;
-    Some(FailoverBehavior {
-        application: Some(ApplicationFailoverBehavior {
-            decision_conditions: DecisionConditions { toleration_seconds: Some(f.toleration_seconds as i32) },
-            purge_mode: Some(f.purge_mode.as_str().into()),
-            grace_period_seconds: (f.purge_mode == PurgeMode::Graciously).then_some(f.grace_period_seconds as i32),
-        }),
+/// `spec.failover`: the purge mode of a cluster failover, and application failover only when the
+/// policy asks for it, tolerating at least `cold_start` seconds so a replica that is still
+/// downloading or loading its model is never evicted for it.
+pub fn failover(f: Option<&FailoverPolicy>, cold_start: u32) -> Option<FailoverBehavior> {
+    let f = f.filter(|f| f.enabled || f.application)?;
+    let cluster = f.enabled.then(|| ClusterFailoverBehavior {
+        purge_mode: Some(if f.purge_mode == PurgeMode::Directly { "Directly" } else { "Gracefully" }.into()),
+    });
+    let application = f.application.then(|| ApplicationFailoverBehavior {
+        decision_conditions: DecisionConditions {
+            toleration_seconds: Some(f.application_toleration(cold_start) as i32),
+        },
+        purge_mode: Some(f.purge_mode.as_str().into()),
+        grace_period_seconds: (f.purge_mode == PurgeMode::Gracefully).then_some(f.grace_period_seconds as i32),
+    });
+    Some(FailoverBehavior { application, cluster })
+}
+
+/// Karmada's webhook refuses application failover without `propagateDeps: true`.
+pub fn propagate_deps(failover: &Option<FailoverBehavior>) -> Option<bool> {
+    failover.as_ref().and_then(|f| f.application.as_ref()).map(|_| true)
+}
+
+/// The ClusterTaintPolicy that makes a NotReady cluster's workloads move: the NoExecute
+/// `not-ready` taint while Ready is not True, gone when it is. Karmada's cluster controller only
+/// adds a NoSchedule taint; without this policy (and the hub's failover switched on) nothing is
+/// ever evicted.
+pub const TAINT_POLICY: &str = "hmas-not-ready-noexecute";
+
+pub fn taint_policy() -> ClusterTaintPolicy {
+    let ready = |operator: &str| MatchCondition {
+        condition_type: "Ready".into(),
+        operator: operator.into(),
+        status_values: vec!["True".into()],
+    };
+    ClusterTaintPolicy {
+        metadata: ObjectMeta {
+            name: Some(TAINT_POLICY.into()),
+            labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), "hmas".to_string())])),
+            ..Default::default()
+        },
+        spec: ClusterTaintPolicySpec {
+            add_on_conditions: vec![ready("NotIn")],
+            remove_on_conditions: vec![ready("In")],
+            taints: vec![ClusterTaint {
+                key: NOT_READY_TAINT.into(),
+                value: None,
+                effect: "NoExecute".into(),
+                time_added: None,
+            }],
+        },
+    }
+}
+
+/// Whether one of the hub's ClusterTaintPolicies puts the NoExecute `not-ready` taint on every
+/// NotReady cluster.
+pub fn moves_not_ready(policies: &[ClusterTaintPolicy]) -> bool {
+    policies.iter().any(|p| {
+        p.spec.taints.iter().any(|t| t.key == NOT_READY_TAINT && t.effect == "NoExecute")
+            && p.spec.add_on_conditions.iter().any(|c| c.condition_type == "Ready")
     })
 }
 
@@ -343,50 +427,55 @@ mod tests {
     fn placement_table() {
         let f = FailoverPolicy { name: "f".into(), toleration_seconds: 30, ..Default::default() };
         let off = FailoverPolicy { enabled: false, ..f.clone() };
-        type Case<'a> = (&'a str, PlacementPlan, Option<PlacementStrategy>, Option<&'a FailoverPolicy>, Value);
-        let cases: Vec<Case> = vec![
+        let mut two_on_a = plan(&["a", "b", "c"], ReplicaMode::Capacity);
+        two_on_a.candidates[0].replicas = 2;
+        two_on_a.candidates[2].replicas = 0;
+        let cases = vec![
             (
-                "duplicated, no failover policy",
-                plan(&["a"], ReplicaMode::Duplicated),
+                "divided evenly, failover after 30 s",
+                plan(&["b", "a"], ReplicaMode::Divided),
                 None,
-                None,
-                json!({"clusterAffinity": {"clusterNames": ["a"]}, "replicaScheduling": {"replicaSchedulingType": "Duplicated"}}),
-            ),
-            (
-                "divided evenly with static weights, failover tolerations",
-                plan(&["a", "b"], ReplicaMode::Divided),
-                Some(strategy(ReplicaMode::Divided, 0, 0)),
                 Some(&f),
                 json!({"clusterAffinity": {"clusterNames": ["a", "b"]},
                        "clusterTolerations": [
-                           {"key": NOT_READY_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30},
-                           {"key": UNREACHABLE_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}],
+                           {"key": NOT_READY_TAINT, "operator": "Exists", "effect": "NoExecute", "tolerationSeconds": 30}],
                        "replicaScheduling": {"replicaSchedulingType": "Divided", "replicaDivisionPreference": "Weighted",
                            "weightPreference": {"staticWeightList": [
                                {"targetCluster": {"clusterNames": ["a"]}, "weight": 1},
                                {"targetCluster": {"clusterNames": ["b"]}, "weight": 1}]}}}),
             ),
             (
-                "by capacity, spread 2..3, failover disabled tolerates for ever",
-                plan(&["a", "b", "c"], ReplicaMode::Capacity),
+                "by capacity as the plan divided it, spread 2..3, failover disabled tolerates for ever",
+                two_on_a,
                 Some(strategy(ReplicaMode::Capacity, 2, 3)),
                 Some(&off),
                 json!({"clusterAffinity": {"clusterNames": ["a", "b", "c"]},
                        "clusterTolerations": [
-                           {"key": NOT_READY_TAINT, "operator": "Exists", "effect": "NoExecute"},
-                           {"key": UNREACHABLE_TAINT, "operator": "Exists", "effect": "NoExecute"}],
+                           {"key": NOT_READY_TAINT, "operator": "Exists", "effect": "NoExecute"}],
                        "spreadConstraints": [{"spreadByField": "cluster", "maxGroups": 3, "minGroups": 2}],
                        "replicaScheduling": {"replicaSchedulingType": "Divided", "replicaDivisionPreference": "Weighted",
-                           "weightPreference": {"dynamicWeight": "AvailableReplicas"}}}),
+                           "weightPreference": {"staticWeightList": [
+                               {"targetCluster": {"clusterNames": ["a"]}, "weight": 2},
+                               {"targetCluster": {"clusterNames": ["b"]}, "weight": 1}]}}}),
             ),
             (
-                "aggregated, minimum only: maximum is every eligible cluster",
+                "aggregated, minimum only: maximum is every eligible cluster; the hub's estimate is not used",
                 plan(&["a", "b"], ReplicaMode::Aggregated),
                 Some(strategy(ReplicaMode::Aggregated, 2, 0)),
                 None,
                 json!({"clusterAffinity": {"clusterNames": ["a", "b"]},
                        "spreadConstraints": [{"spreadByField": "cluster", "maxGroups": 2, "minGroups": 2}],
-                       "replicaScheduling": {"replicaSchedulingType": "Divided", "replicaDivisionPreference": "Aggregated"}}),
+                       "replicaScheduling": {"replicaSchedulingType": "Divided", "replicaDivisionPreference": "Weighted",
+                           "weightPreference": {"staticWeightList": [
+                               {"targetCluster": {"clusterNames": ["a"]}, "weight": 1},
+                               {"targetCluster": {"clusterNames": ["b"]}, "weight": 1}]}}}),
+            ),
+            (
+                "duplicated",
+                plan(&["a"], ReplicaMode::Duplicated),
+                None,
+                None,
+                json!({"clusterAffinity": {"clusterNames": ["a"]}, "replicaScheduling": {"replicaSchedulingType": "Duplicated"}}),
             ),
         ];
         for (what, p, s, f, want) in cases {
@@ -398,24 +487,35 @@ mod tests {
     fn failover_table() {
         let base = FailoverPolicy { name: "f".into(), toleration_seconds: 120, ..Default::default() };
         let cases = vec![
+            (base.clone(), json!({"cluster": {"purgeMode": "Gracefully"}})),
             (
-                base.clone(),
-                json!({"application": {"decisionConditions": {"tolerationSeconds": 120}, "purgeMode": "Graciously", "gracePeriodSeconds": 600}}),
+                FailoverPolicy { purge_mode: PurgeMode::Directly, grace_period_seconds: 0, ..base.clone() },
+                json!({"cluster": {"purgeMode": "Directly"}}),
             ),
             (
-                FailoverPolicy { purge_mode: PurgeMode::Immediately, grace_period_seconds: 0, ..base.clone() },
-                json!({"application": {"decisionConditions": {"tolerationSeconds": 120}, "purgeMode": "Immediately"}}),
+                // Application failover waits for the model's start (400 s here), never less.
+                FailoverPolicy { application: true, ..base.clone() },
+                json!({"application": {"decisionConditions": {"tolerationSeconds": 400}, "purgeMode": "Gracefully", "gracePeriodSeconds": 600},
+                       "cluster": {"purgeMode": "Gracefully"}}),
             ),
             (
-                FailoverPolicy { purge_mode: PurgeMode::Never, grace_period_seconds: 0, ..base.clone() },
-                json!({"application": {"decisionConditions": {"tolerationSeconds": 120}, "purgeMode": "Never"}}),
+                FailoverPolicy {
+                    enabled: false,
+                    application: true,
+                    purge_mode: PurgeMode::Never,
+                    grace_period_seconds: 0,
+                    ..base.clone()
+                },
+                json!({"application": {"decisionConditions": {"tolerationSeconds": 400}, "purgeMode": "Never"}}),
             ),
             (FailoverPolicy { enabled: false, ..base.clone() }, Value::Null),
         ];
         for (f, want) in cases {
-            assert_eq!(to_value(failover(Some(&f))).unwrap(), want, "{f:?}");
+            let rendered = failover(Some(&f), 400);
+            assert_eq!(propagate_deps(&rendered), f.application.then_some(true), "{f:?}");
+            assert_eq!(to_value(rendered).unwrap(), want, "{f:?}");
         }
-        assert!(failover(None).is_none());
+        assert!(failover(None, 400).is_none());
     }
 
     fn ops(p: &ResourceProfile) -> Vec<(String, String, Value)> {

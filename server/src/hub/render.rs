@@ -9,7 +9,7 @@ use super::policy::{self, FAILOVER_LABEL, PROFILE_LABEL, STRATEGY_LABEL};
 use app::models::deployment::DeploySpec;
 use app::models::policy::{FailoverPolicy, PlacementPlan, PlacementStrategy};
 use app::models::runtime::{
-    model_size_gb, ContainerPlan, RuntimeKind, AGENT_MODEL_DIR, AGENT_PORT, MODEL_READY_CONDITION,
+    cold_start_seconds, model_size_gb, ContainerPlan, RuntimeKind, AGENT_MODEL_DIR, AGENT_PORT, MODEL_READY_CONDITION,
 };
 use k8s_openapi::api::apps::v1::{Deployment, DeploymentSpec, DeploymentStrategy};
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
@@ -529,12 +529,14 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
     if let Some(f) = input.failover {
         policy_labels.insert(FAILOVER_LABEL.into(), f.name.clone());
     }
+    let failover = policy::failover(input.failover, cold_start_seconds(spec.runtime, &spec.model));
     let policy = PropagationPolicy {
         metadata: meta(name, policy_labels, &spec.model),
         spec: PropagationPolicySpec {
             resource_selectors: selectors,
             placement: policy::placement(input.plan, input.strategy, input.failover),
-            failover: policy::failover(input.failover),
+            failover: failover.clone(),
+            propagate_deps: policy::propagate_deps(&failover),
             conflict_resolution: input.strategy.map(|s| s.conflict.as_str().to_string()),
             preserve_resources_on_deletion: input.strategy.map(|s| s.preserve_resources),
             ..Default::default()

@@ -28,6 +28,9 @@ pub struct ClustersServiceImpl {
 }
 
 /// An error about the access the operator gave, shown next to the field they gave it in.
+/// How long a release waits for the hub to take a cluster's workloads off it.
+const RELEASE_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 fn access_error(field: &str, code: ErrorCode, message: String) -> AppError {
     let mut e = AppError::new(code, message.clone());
     e.fields.insert(field.into(), message);
@@ -164,7 +167,7 @@ impl ClustersServiceImpl {
     async fn fail(&self, name: &str, member: &KubeClient, err: AppError) -> AppError {
         // Undo on the member and the hub what may have been made; the row stays, marked failed,
         // so the operator sees what happened and can register again.
-        let _ = join::unregister_from_hub(&self.hub, name).await;
+        let _ = join::unregister_from_hub(&self.hub, name, RELEASE_WAIT).await;
         let _ = join::clean_member(member, name).await;
         let _ = self.store.set_cluster_state(name, ClusterState::Failed, &err.message, now_ms()).await;
         tracing::warn!(cluster = name, error = %err.message, "registration failed; undone");
@@ -351,11 +354,23 @@ impl ClustersService for ClustersServiceImpl {
         }
         // Out of the reconciler's hands first, so it does not join the cluster again mid-release.
         self.store.set_cluster_state(name, ClusterState::Failed, "being released", now_ms()).await?;
-        join::unregister_from_hub(&self.hub, name).await.map_err(AppError::from)?;
-        let leftovers = match self.members.client(&r).await {
-            Ok(m) => join::clean_member(&m, name).await,
-            Err(e) => vec![format!("member not reachable with the stored credentials: {e}")],
-        };
+        // Karmada's order: the Cluster (its copies leave the member through the Secret), then the
+        // Secret, then Karmada's identity on the member.
+        let withdrawn = join::unregister_from_hub(&self.hub, name, RELEASE_WAIT).await.map_err(AppError::from)?;
+        let mut leftovers = Vec::new();
+        if !withdrawn {
+            leftovers.push(format!(
+                "the hub had not withdrawn the workloads within {} s (the member did not answer?)",
+                RELEASE_WAIT.as_secs()
+            ));
+        }
+        match self.members.client(&r).await {
+            Ok(m) => {
+                leftovers.extend(join::member_leftovers(&m).await);
+                leftovers.extend(join::clean_member(&m, name).await);
+            }
+            Err(e) => leftovers.push(format!("member not reachable with the stored credentials: {e}")),
+        }
         self.store.delete_cluster(name).await?;
         self.members.forget(name);
         tracing::info!(by = %actor.username, cluster = name, forced = force, leftovers = leftovers.len(), "cluster released");

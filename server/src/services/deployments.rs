@@ -4,8 +4,8 @@
 use crate::auth::token::new_id;
 use crate::hub::deploy::{self, MemberState};
 use crate::hub::karmada::PropagationPolicy;
-use crate::hub::policy::{holds, PROFILE_LABEL};
-use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput};
+use crate::hub::policy::{self, holds, PROFILE_LABEL};
+use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput, SERVING_NS};
 use crate::hub::KubeClient;
 use crate::services::members::{Members, LIVE_READ};
 use crate::services::policies::{Book, Resolved};
@@ -166,16 +166,28 @@ impl DeploymentsServiceImpl {
     }
 
     /// The row's hub objects under its resolved policies.
-    fn render_row(r: &DeploymentRecord, resolved: &Resolved<'_>, cache_clusters: &[String]) -> HubObjects {
+    /// `current`: the hub's policy now; its division is kept while it still fits the plan, so
+    /// free GPUs moving (this deployment's own, for one) or a cluster failing never re-divide a
+    /// running deployment behind the hub's back.
+    fn render_row(
+        r: &DeploymentRecord,
+        resolved: &Resolved<'_>,
+        cache_clusters: &[String],
+        current: Option<&PropagationPolicy>,
+    ) -> HubObjects {
         let preloading = r.spec.cache.enabled && r.spec.cache.preload && !r.observed.preloaded;
         let replicas = if r.stopped || preloading { 0 } else { r.spec.replicas as i32 };
+        let mut plan = resolved.plan.clone();
+        if let Some(pp) = current {
+            policy::keep_division(&mut plan, &pp.spec.placement, r.spec.replicas as i64);
+        }
         render::render(&RenderInput {
             name: &r.name,
             spec: &r.spec,
             replicas,
             cache_clusters,
             preload: preloading,
-            plan: &resolved.plan,
+            plan: &plan,
             strategy: resolved.strategy,
             failover: resolved.failover,
         })
@@ -192,7 +204,7 @@ impl DeploymentsServiceImpl {
         pp: Option<&PropagationPolicy>,
         dep: Option<&Deployment>,
     ) -> Result<bool, AppError> {
-        let objs = Self::render_row(r, &book.resolve(&r.spec)?, &[]);
+        let objs = Self::render_row(r, &book.resolve(&r.spec)?, &[], pp);
         let spec = |v: &PropagationPolicy| serde_json::to_value(&v.spec).unwrap_or_default();
         let in_step = match (pp, dep) {
             (Some(pp), Some(d)) => {
@@ -241,7 +253,8 @@ impl DeploymentsServiceImpl {
                 .await?;
             cache_clusters = clusters;
         }
-        let objs = Self::render_row(r, &resolved, &cache_clusters);
+        let current: Option<PropagationPolicy> = self.hub.get(Some(SERVING_NS), &r.name).await.ok().flatten();
+        let objs = Self::render_row(r, &resolved, &cache_clusters, current.as_ref());
         deploy::apply(&self.hub, &objs).await.map_err(AppError::from)
     }
 
@@ -372,7 +385,7 @@ impl DeploymentsServiceImpl {
         };
         let clusters: BTreeSet<String> = schedules
             .values()
-            .flat_map(|v| v.iter().map(|(c, _)| c.clone()))
+            .flat_map(|v| v.clusters.iter().map(|(c, _)| c.clone()))
             .chain(rows.iter().flat_map(|r| r.spec.clusters.clone()))
             .chain(
                 rows.iter()
@@ -512,7 +525,8 @@ impl DeploymentsService for DeploymentsServiceImpl {
         clusters.extend(r.observed.placements.iter().map(|p| p.cluster.clone()));
         let preset = spec.runtime.preset();
         let plan = spec.container();
-        let objs = Self::render_row(&r, &book.resolve(&r.spec)?, &[]);
+        let current: Option<PropagationPolicy> = self.hub.get(Some(SERVING_NS), name).await.ok().flatten();
+        let objs = Self::render_row(&r, &book.resolve(&r.spec)?, &[], current.as_ref());
         let mut events = Vec::new();
         if r.state == ApplyState::Applied {
             // Live: the observer's copy may be two seconds old, and the detail page is where

@@ -2,8 +2,11 @@
 //! with the hub by a reconciler that applies what the database says, removes what it no longer
 //! says, heals hand-made drift and records a sync status per policy. Also the failover drill.
 use crate::hub::join::{cluster_labels, MANAGED_BY_LABEL};
-use crate::hub::karmada::{Cluster, OverridePolicy, PropagationPolicy};
-use crate::hub::policy::{holds, override_policy, profile_object_name, PROFILE_LABEL};
+use crate::hub::karmada::{Cluster, ClusterTaintPolicy, OverridePolicy, PropagationPolicy};
+use crate::hub::policy::{
+    holds, moves_not_ready, override_policy, profile_object_name, taint_policy, NOT_READY_TAINT, PROFILE_LABEL,
+    TAINT_POLICY,
+};
 use crate::hub::render::{serving_namespace, ROLE_LABEL, SERVING_NS};
 use crate::hub::status::cluster_health;
 use crate::hub::KubeClient;
@@ -214,7 +217,8 @@ impl PoliciesServiceImpl {
         // One read of each kind for the whole pass, not one per deployment.
         let selector = format!("{MANAGED_BY_LABEL}=hmas");
         let read = async {
-            let profiles = self.sync_profiles(&book).await?;
+            let mut profiles = self.sync_profiles(&book).await?;
+            profiles.extend(self.sync_hub_failover(&book).await?);
             let pps = self.hub.list::<PropagationPolicy>(Some(SERVING_NS), Some(&selector)).await?;
             let deps = self.hub.list::<Deployment>(Some(SERVING_NS), Some(&selector)).await?;
             Ok::<_, AppError>((profiles, pps, deps))
@@ -234,8 +238,13 @@ impl PoliciesServiceImpl {
                 (pps, deps)
             }
         };
-        for r in rows.iter().filter(|r| r.state == ApplyState::Applied) {
-            let result = self.deployments.converge(r, &book, pps.get(&r.name), deps.get(&r.name)).await;
+        for r in rows.iter().filter(|r| matches!(r.state, ApplyState::Applied | ApplyState::Failed)) {
+            let result = if r.state == ApplyState::Failed {
+                // The hub refused it: its policies are not in effect for it.
+                Err(AppError::new(ErrorCode::Invalid, r.state_message.clone()))
+            } else {
+                self.deployments.converge(r, &book, pps.get(&r.name), deps.get(&r.name)).await
+            };
             let mut note = |kind: PolicyKind, name: &str| {
                 if name.is_empty() {
                     return;
@@ -256,6 +265,55 @@ impl PoliciesServiceImpl {
             note(PolicyKind::Profile, book.profile_of(&r.spec));
         }
         self.record(&book, &rows, outcome).await
+    }
+
+    /// What enabled failover policies need of the hub: the ClusterTaintPolicy that taints a
+    /// NotReady cluster NoExecute (installed when missing; a hub whose webhook refuses it says
+    /// so), and a taint controller that acts on it (a cluster NotReady for 30 s without the taint
+    /// shows the hub runs without its `Failover` gate).
+    async fn sync_hub_failover(&self, book: &Book) -> Result<Outcome, AppError> {
+        let enabled: Vec<&FailoverPolicy> = book.failovers.iter().filter(|f| f.enabled).collect();
+        let mut out = Outcome::new();
+        if enabled.is_empty() {
+            return Ok(out);
+        }
+        let taint_policies = self.hub.list::<ClusterTaintPolicy>(None, None).await?;
+        let mut problem = None;
+        if !moves_not_ready(&taint_policies) {
+            match self.hub.apply(&taint_policy()).await {
+                Ok(_) => tracing::info!(policy = TAINT_POLICY, "installed the hub's NotReady NoExecute taint policy"),
+                Err(e) => {
+                    problem = Some(format!(
+                        "the hub does not move workloads off a NotReady cluster: it refused ClusterTaintPolicy {TAINT_POLICY} ({e}); see docs/install.md"
+                    ))
+                }
+            }
+        }
+        if problem.is_none() {
+            let now = jiff::Timestamp::now();
+            for c in self.hub.list::<Cluster>(None, None).await? {
+                let since = c.status.as_ref().and_then(|s| {
+                    s.conditions
+                        .iter()
+                        .find(|x| x.type_ == "Ready" && x.status == "False")
+                        .map(|x| x.last_transition_time.0)
+                });
+                let tainted = c.spec.taints.iter().any(|t| t.key == NOT_READY_TAINT && t.effect == "NoExecute");
+                if since.is_some_and(|t| now.as_second() - t.as_second() > 30) && !tainted {
+                    problem = Some(format!(
+                        "cluster {} is NotReady but the hub has not tainted it NoExecute, so its workloads are not moved: run karmada-controller-manager with --feature-gates=Failover=true --enable-no-execute-taint-eviction=true (docs/install.md)",
+                        c.name_any()
+                    ));
+                    break;
+                }
+            }
+        }
+        if let Some(p) = problem {
+            for f in enabled {
+                out.insert((PolicyKind::Failover, f.name.clone()), Check::Failed(p.clone()));
+            }
+        }
+        Ok(out)
     }
 
     /// One OverridePolicy per profile; others that H-MAS made go.
@@ -550,7 +608,7 @@ impl PoliciesService for PoliciesServiceImpl {
             let affected = crate::hub::deploy::schedules(&self.hub)
                 .await?
                 .into_iter()
-                .filter(|(_, placed)| placed.iter().any(|(c, n)| c == cluster && *n > 0))
+                .filter(|(_, placed)| placed.on(cluster))
                 .map(|(name, _)| name)
                 .collect();
             self.drills.lock().unwrap_or_else(|e| e.into_inner()).entry(cluster.to_string()).or_insert(Drill {

@@ -318,6 +318,14 @@ fn strict_fields(res: &ResourceType, q: &Params, v: &Value) -> Result<(), ApiErr
     Ok(())
 }
 
+/// The hub's schema and webhook checks (members have no Karmada objects to check).
+fn admit(c: &Cluster, res: &ResourceType, v: &Value) -> Result<(), ApiError> {
+    if !c.hub {
+        return Ok(());
+    }
+    super::admission::admit(res, v, c.failover.load(std::sync::atomic::Ordering::Relaxed))
+}
+
 fn dry_run(q: &Params) -> bool {
     q.get("dryRun").is_some_and(|d| d == "All")
 }
@@ -337,6 +345,7 @@ fn create(c: &Cluster, t: &Target, q: &Params, ct: &str, body: &Bytes) -> Result
             o.remove("status");
         }
     }
+    admit(c, t.res, &v)?;
     record_manager(&mut v, q, "Update");
     if dry_run(q) {
         return Ok(v);
@@ -362,6 +371,9 @@ fn update(c: &Cluster, t: &Target, q: &Params, ct: &str, body: &Bytes) -> Result
     strict_fields(t.res, q, &v)?;
     let ns = t.ns.clone().unwrap_or_default();
     let name = t.name.clone().unwrap_or_default();
+    if t.sub.is_none() {
+        admit(c, t.res, &v)?;
+    }
     if dry_run(q) {
         return Ok(v);
     }
@@ -388,6 +400,9 @@ fn patch_object(c: &Cluster, t: &Target, q: &Params, ct: &str, body: &Bytes) -> 
                 return Err(ApiError::bad_request("the name of the object does not match the name on the URL"));
             }
             let mut obj = patch::apply(current.as_ref(), &applied, manager, &now_rfc3339());
+            if !status_only {
+                admit(c, t.res, &obj)?;
+            }
             if current.is_none() {
                 if dry_run(q) {
                     return Ok(obj);
@@ -416,6 +431,9 @@ fn patch_object(c: &Cluster, t: &Target, q: &Params, ct: &str, body: &Bytes) -> 
                 if let Some(m) = obj.get_mut("metadata").and_then(Value::as_object_mut) {
                     m.remove("resourceVersion");
                 }
+            }
+            if !status_only {
+                admit(c, t.res, &obj)?;
             }
             record_manager(&mut obj, q, "Update");
             obj

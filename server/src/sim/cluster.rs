@@ -41,6 +41,10 @@ pub struct Cluster {
     pub kubernetes_version: String,
     /// Answers its model servers are generating right now (what a runtime's metrics would show).
     pub generating: Arc<std::sync::atomic::AtomicUsize>,
+    /// Hub only: Karmada runs with cluster failover switched on (the controller manager's
+    /// `Failover` gate and NoExecute taint eviction, the webhook's
+    /// `--allow-no-execute-taint-policy`); off is `karmadactl init`'s default.
+    pub failover: std::sync::atomic::AtomicBool,
     logs: Mutex<HashMap<(String, String), Vec<String>>>,
 }
 
@@ -75,6 +79,7 @@ impl Cluster {
             addr,
             kubernetes_version: kubernetes_version.to_string(),
             generating: Arc::default(),
+            failover: Default::default(),
             logs: Mutex::new(HashMap::new()),
         }
     }

@@ -14,6 +14,13 @@ pub struct SimConfig {
     pub node_ip: String,
     /// How often the control loops run.
     pub tick_ms: u64,
+    /// Karmada's cluster failover switched on (controller manager `--feature-gates=Failover=true
+    /// --enable-no-execute-taint-eviction=true`, webhook `--allow-no-execute-taint-policy=true`),
+    /// as docs/install.md has operators run their hub; off is `karmadactl init`'s default.
+    pub hub_failover: bool,
+    /// Seconds from a member's last answer to `Ready=False` (`--cluster-failure-threshold` 30 s
+    /// plus the 10 s status period); scaled like every other duration.
+    pub cluster_failure_seconds: f64,
 }
 
 impl Default for SimConfig {
@@ -27,11 +34,17 @@ impl Default for SimConfig {
             ttft_ms: 120,
             node_ip: "127.0.0.1".into(),
             tick_ms: 100,
+            hub_failover: true,
+            cluster_failure_seconds: 40.0,
         }
     }
 }
 
 impl SimConfig {
+    pub fn scaled(&self, seconds: f64) -> std::time::Duration {
+        std::time::Duration::from_secs_f64((seconds * self.time_scale).max(0.0))
+    }
+
     /// As fast as the control loops allow: for tests.
     pub fn fast() -> Self {
         SimConfig { time_scale: 0.01, tokens_per_second: 2000.0, ttft_ms: 5, tick_ms: 25, ..Default::default() }

@@ -3,6 +3,7 @@
 //! on the chosen members with OverridePolicies applied, status aggregated back, and failover of
 //! workloads from clusters that stay NotReady past their toleration.
 use super::cluster::Cluster;
+use super::config::SimConfig;
 use super::member::{pod_requests, Member};
 use super::overrides;
 use super::resources::ResourceType;
@@ -23,8 +24,8 @@ pub const BINDING_NAME: &str = "resourcebinding.karmada.io/name";
 pub const BINDING_NS: &str = "resourcebinding.karmada.io/namespace";
 pub const POLICY_LABEL: &str = "propagationpolicy.karmada.io/name";
 pub const POLICY_FINALIZER: &str = "karmada.io/propagation-policy-controller";
+pub const CLUSTER_FINALIZER: &str = "karmada.io/cluster-controller";
 pub const NOT_READY_TAINT: &str = "cluster.karmada.io/not-ready";
-const DEFAULT_TOLERATION_SECONDS: f64 = 300.0;
 const DEFAULT_GRACE_SECONDS: f64 = 600.0;
 
 /// Kinds a policy may propagate.
@@ -44,19 +45,55 @@ const PROPAGATABLE: &[&str] = &[
 pub struct Karmada {
     pub hub: Arc<Cluster>,
     pub members: Arc<RwLock<Vec<Arc<Member>>>>,
-    not_ready_since: Mutex<HashMap<String, Instant>>,
+    cfg: Arc<SimConfig>,
+    /// Since when each member has not answered.
+    unreachable_since: Mutex<HashMap<String, Instant>>,
+    /// When each NoExecute taint (cluster, key) appeared: the taint manager counts from there.
+    no_execute_since: Mutex<HashMap<(String, String), Instant>>,
+    /// Since when a binding's copy on a cluster (ns, binding, cluster) has been Unhealthy.
+    unhealthy_since: Mutex<HashMap<(String, String, String), Instant>>,
 }
 
 /// A hub Cluster object together with the member it points at, when reachable.
 struct Target {
     obj: Value,
     member: Option<Arc<Member>>,
+    /// The Cluster's `Ready` condition (a member that stopped answering stays Ready until the
+    /// failure threshold passes).
     ready: bool,
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 impl Karmada {
-    pub fn new(hub: Arc<Cluster>, members: Arc<RwLock<Vec<Arc<Member>>>>) -> Karmada {
-        Karmada { hub, members, not_ready_since: Mutex::new(HashMap::new()) }
+    pub fn new(hub: Arc<Cluster>, members: Arc<RwLock<Vec<Arc<Member>>>>, cfg: Arc<SimConfig>) -> Karmada {
+        Karmada {
+            hub,
+            members,
+            cfg,
+            unreachable_since: Mutex::default(),
+            no_execute_since: Mutex::default(),
+            unhealthy_since: Mutex::default(),
+        }
+    }
+
+    /// An Event on the hub about one of its objects, as Karmada's controllers record them.
+    fn event(&self, involved: &Value, kind: &str, reason: &str, message: &str) {
+        let now = now_rfc3339();
+        let ns = if ns_of(involved).is_empty() { "default" } else { ns_of(involved) };
+        let ev = json!({
+            "metadata": {"generateName": format!("{}.", name_of(involved))},
+            "involvedObject": {"kind": involved["kind"], "name": name_of(involved), "namespace": ns_of(involved), "uid": involved["metadata"]["uid"], "apiVersion": involved["apiVersion"]},
+            "reason": reason, "message": message, "type": kind, "count": 1,
+            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "karmada-scheduler"}, "reportingComponent": "karmada-scheduler",
+        });
+        let _ = self.hub.store.create(rt("Event"), ns, ev);
+    }
+
+    fn failover_on(&self) -> bool {
+        self.hub.failover.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub fn tick(&self) {
@@ -94,39 +131,119 @@ impl Karmada {
         Some(member)
     }
 
+    /// The cluster's taints after this round: the cluster controller's `not-ready:NoSchedule`
+    /// (it adds no NoExecute taint since v1.14), then — only with failover switched on, when the
+    /// taint controller runs — what the ClusterTaintPolicies add or remove on its conditions.
+    fn taints(&self, c: &Value, ready: bool, policies: &[Value]) -> Vec<Value> {
+        let name = name_of(c).to_string();
+        let now = now_rfc3339();
+        let mut taints = c.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
+        let same = |t: &Value, key: &str, effect: &str| t["key"] == key && t["effect"] == effect;
+        let add = |taints: &mut Vec<Value>, t: &Value| {
+            let (key, effect) = (t["key"].as_str().unwrap_or(""), t["effect"].as_str().unwrap_or(""));
+            if !taints.iter().any(|x| same(x, key, effect)) {
+                let mut t = t.clone();
+                t["timeAdded"] = json!(now);
+                taints.push(t);
+            }
+        };
+        if ready {
+            taints.retain(|t| !same(t, NOT_READY_TAINT, "NoSchedule"));
+        } else {
+            add(&mut taints, &json!({"key": NOT_READY_TAINT, "effect": "NoSchedule"}));
+        }
+        if self.failover_on() {
+            let ready_status = if ready { "True" } else { "False" };
+            let holds = |conds: Option<&Value>| {
+                let conds = conds.and_then(Value::as_array).cloned().unwrap_or_default();
+                !conds.is_empty()
+                    && conds.iter().all(|m| {
+                        // Only Ready is modelled; another condition type is absent, so never matches.
+                        if m["conditionType"] != "Ready" {
+                            return false;
+                        }
+                        let listed = m["statusValues"].as_array().is_some_and(|v| v.iter().any(|s| s == ready_status));
+                        if m["operator"] == "NotIn" {
+                            !listed
+                        } else {
+                            listed
+                        }
+                    })
+            };
+            for p in policies {
+                let target = p.pointer("/spec/targetClusters").cloned().unwrap_or(Value::Null);
+                if !target.is_null() && !fits_placement(&json!({"clusterAffinity": target}), c) {
+                    continue;
+                }
+                let policy_taints = p.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
+                if holds(p.pointer("/spec/addOnConditions")) {
+                    for t in &policy_taints {
+                        add(&mut taints, t);
+                    }
+                } else if holds(p.pointer("/spec/removeOnConditions")) {
+                    taints.retain(|x| {
+                        !policy_taints
+                            .iter()
+                            .any(|t| same(x, t["key"].as_str().unwrap_or(""), t["effect"].as_str().unwrap_or("")))
+                    });
+                }
+            }
+        }
+        let mut since = lock(&self.no_execute_since);
+        since.retain(|(cluster, key), _| {
+            *cluster != name || taints.iter().any(|t| t["key"] == key.as_str() && t["effect"] == "NoExecute")
+        });
+        for t in taints.iter().filter(|t| t["effect"] == "NoExecute") {
+            since.entry((name.clone(), t["key"].as_str().unwrap_or("").to_string())).or_insert_with(Instant::now);
+        }
+        taints
+    }
+
     fn cluster_status(&self) -> Vec<Target> {
         let store = &self.hub.store;
         let (clusters, _) = store.list(rt("Cluster"), None);
+        let (taint_policies, _) = store.list(rt("ClusterTaintPolicy"), None);
+        let threshold = self.cfg.scaled(self.cfg.cluster_failure_seconds);
         let mut out = Vec::new();
         for c in clusters {
             let name = name_of(&c).to_string();
+            if c.pointer("/metadata/deletionTimestamp").is_some() {
+                self.withdraw(&c);
+                continue;
+            }
+            let has_finalizer = c
+                .pointer("/metadata/finalizers")
+                .and_then(Value::as_array)
+                .is_some_and(|f| f.iter().any(|x| x == CLUSTER_FINALIZER));
+            if !has_finalizer {
+                let _ = store.mutate(rt("Cluster"), "", &name, false, |o| {
+                    let mut f = o["metadata"]["finalizers"].as_array().cloned().unwrap_or_default();
+                    f.push(json!(CLUSTER_FINALIZER));
+                    o["metadata"]["finalizers"] = json!(f);
+                });
+            }
             let member = self.reach(&c);
-            let ready = member.is_some();
-            {
-                let mut since = self.not_ready_since.lock().unwrap_or_else(|e| e.into_inner());
-                if ready {
+            let was_ready = c
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find(|x| x["type"] == "Ready"))
+                .is_some_and(|x| x["status"] == "True");
+            let ready = {
+                let mut since = lock(&self.unreachable_since);
+                if member.is_some() {
                     since.remove(&name);
+                    true
                 } else {
-                    since.entry(name.clone()).or_insert_with(Instant::now);
+                    // Karmada keeps a cluster Ready until it has failed for the threshold.
+                    let first = *since.entry(name.clone()).or_insert_with(Instant::now);
+                    was_ready && first.elapsed() < threshold
                 }
+            };
+            let taints = self.taints(&c, ready, &taint_policies);
+            if c.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default() != taints {
+                let _ = store.mutate(rt("Cluster"), "", &name, false, |o| o["spec"]["taints"] = json!(taints));
             }
             let now = now_rfc3339();
-            let taints: Vec<Value> = if ready {
-                vec![]
-            } else {
-                let added = c.pointer("/spec/taints/0/timeAdded").cloned().unwrap_or(json!(now));
-                vec![
-                    json!({"key": NOT_READY_TAINT, "effect": "NoSchedule", "timeAdded": added}),
-                    json!({"key": NOT_READY_TAINT, "effect": "NoExecute", "timeAdded": added}),
-                ]
-            };
-            let current_taints = c.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
-            let foreign: Vec<Value> = current_taints.iter().filter(|t| t["key"] != NOT_READY_TAINT).cloned().collect();
-            let mut all_taints = foreign;
-            all_taints.extend(taints);
-            if all_taints != current_taints {
-                let _ = store.mutate(rt("Cluster"), "", &name, false, |o| o["spec"]["taints"] = json!(all_taints));
-            }
             let obj = store
                 .mutate(rt("Cluster"), "", &name, true, |o| {
                     let prev_ready = o.pointer("/status/conditions").and_then(Value::as_array).and_then(|cs| cs.iter().find(|c| c["type"] == "Ready")).cloned();
@@ -156,6 +273,61 @@ impl Karmada {
             out.push(Target { obj, member, ready });
         }
         out
+    }
+
+    /// A Cluster being deleted: its works go, and with them the copies on the member, through
+    /// the credentials in the Cluster's Secret. Without the Secret that fails and the copies stay
+    /// on the member for good; a member that does not answer is tried again until it does.
+    fn withdraw(&self, c: &Value) {
+        let name = name_of(c).to_string();
+        let store = &self.hub.store;
+        match self.reach(c) {
+            Some(member) => {
+                let ms = &member.cluster.store;
+                for kind in PROPAGATABLE {
+                    let r = rt(kind);
+                    for o in ms
+                        .list(r, None)
+                        .0
+                        .iter()
+                        .filter(|o| labels_of(o).get(MANAGED_LABEL).is_some_and(|v| v == "true"))
+                    {
+                        let _ = ms.delete(r, ns_of(o), name_of(o));
+                    }
+                }
+                let nst = rt("Namespace");
+                for o in
+                    ms.list(nst, None).0.iter().filter(|o| labels_of(o).get(MANAGED_LABEL).is_some_and(|v| v == "true"))
+                {
+                    let _ = ms.delete(nst, "", name_of(o));
+                }
+            }
+            None => {
+                let secret = c.pointer("/spec/secretRef/name").and_then(Value::as_str).unwrap_or("");
+                let sns = c.pointer("/spec/secretRef/namespace").and_then(Value::as_str).unwrap_or("");
+                let has_secret = store.try_get(rt("Secret"), sns, secret).is_some();
+                let down = c
+                    .pointer("/spec/apiEndpoint")
+                    .and_then(Value::as_str)
+                    .and_then(|e| self.member_at(e))
+                    .is_some_and(|m| m.cluster.is_down());
+                if has_secret && down {
+                    return;
+                }
+                let why = if has_secret {
+                    "the member refused the cluster's credentials".to_string()
+                } else {
+                    format!("Secret \"{secret}\" not found")
+                };
+                self.event(c, "Warning", "RemoveExecutionSpaceFailed", &format!("Failed to delete work: {why}"));
+            }
+        }
+        lock(&self.unreachable_since).remove(&name);
+        let _ = store.mutate(rt("Cluster"), "", &name, false, |o| {
+            if let Some(f) = o["metadata"]["finalizers"].as_array_mut() {
+                f.retain(|x| x != CLUSTER_FINALIZER);
+            }
+        });
     }
 
     /// Finalizers on policies, and what happens when one is deleted.
@@ -293,16 +465,32 @@ impl Karmada {
                 .iter()
                 .all(|p| targets.iter().any(|c| name_of(&c.obj) == p["name"] && fits_placement(&placement, &c.obj)))
             && previous.iter().all(|p| !evicted.iter().any(|e| p["name"] == e.as_str()));
-        let clusters = if same_inputs && still_ok { previous } else { assign(&placement, replicas, t, &eligible) };
-        let scheduled = !clusters.is_empty();
-        let total = targets.len();
-        let message = if scheduled {
-            "Binding has been scheduled successfully.".to_string()
-        } else {
-            let not_ready = targets.iter().filter(|c| !c.ready).count();
-            let mismatch = targets.iter().filter(|c| c.ready && !fits_placement(&placement, &c.obj)).count();
-            format!("0/{total} clusters are available: {not_ready} cluster(s) are not ready, {mismatch} cluster(s) did not match the placement cluster affinity constraint.")
+        let outcome =
+            if same_inputs && still_ok { Ok(previous.clone()) } else { assign(&placement, replicas, t, &eligible) };
+        let (clusters, condition) = match outcome {
+            Ok(c) if !c.is_empty() => (c, ("True", "Success", "Binding has been scheduled successfully.".to_string())),
+            Ok(_) => {
+                let total = targets.len();
+                let not_ready = targets.iter().filter(|c| !c.ready).count();
+                let mismatch = targets.iter().filter(|c| c.ready && !fits_placement(&placement, &c.obj)).count();
+                let evicting = targets.iter().filter(|c| evicted.contains(&name_of(&c.obj).to_string())).count();
+                let mut why = vec![];
+                if not_ready > 0 {
+                    why.push(format!("{not_ready} cluster(s) had untolerated taint {{{NOT_READY_TAINT}: }}"));
+                }
+                if mismatch > 0 {
+                    why.push(format!("{mismatch} cluster(s) did not match the placement cluster affinity constraint"));
+                }
+                if evicting > 0 {
+                    why.push(format!("{evicting} cluster(s) is in the process of eviction"));
+                }
+                (vec![], ("False", "NoClusterFit", format!("0/{total} clusters are available: {}.", why.join(", "))))
+            }
+            // A failed round keeps what was scheduled before.
+            Err(e) => (previous, ("False", "SchedulerError", e)),
         };
+        let scheduled = condition.0 == "True";
+        let message = condition.2.clone();
         let failover = pp.pointer("/spec/failover").cloned().unwrap_or(Value::Null);
         let spec = json!({
             "resource": {"apiVersion": res.api_version(), "kind": res.kind, "namespace": ns, "name": name_of(t), "uid": t["metadata"]["uid"], "resourceVersion": t["metadata"]["resourceVersion"]},
@@ -332,15 +520,26 @@ impl Karmada {
             }),
         };
         if let Ok(rb) = rb {
+            let before = rb
+                .pointer("/status/conditions")
+                .and_then(Value::as_array)
+                .and_then(|cs| cs.iter().find(|c| c["type"] == "Scheduled"))
+                .and_then(|c| c["message"].as_str())
+                .map(String::from);
+            if before.as_deref() != Some(message.as_str()) {
+                let (kind, reason) =
+                    if scheduled { ("Normal", "ScheduleBindingSucceed") } else { ("Warning", "ScheduleBindingFailed") };
+                let result: Vec<String> = clusters
+                    .iter()
+                    .map(|c| format!("{}:{}", c["name"].as_str().unwrap_or(""), c["replicas"].as_i64().unwrap_or(0)))
+                    .collect();
+                let text =
+                    if scheduled { format!("{message} Result: {{{}}}", result.join(", ")) } else { message.clone() };
+                self.event(&rb, kind, reason, &text);
+            }
             let generation = rb["metadata"]["generation"].clone();
             let _ = store.mutate(rt("ResourceBinding"), &ns, &rb_name, true, |o| {
-                super::member::set_condition(
-                    o,
-                    "Scheduled",
-                    if scheduled { "True" } else { "False" },
-                    if scheduled { "Success" } else { "NoClusterFit" },
-                    &message,
-                );
+                super::member::set_condition(o, "Scheduled", condition.0, condition.1, &message);
                 o["status"]["schedulerObservedGeneration"] = generation;
             });
             // Karmada marks the template with its policy.
@@ -353,42 +552,114 @@ impl Karmada {
         }
     }
 
-    /// Workloads on clusters that stayed NotReady past their toleration move elsewhere.
+    /// Evictions. With failover switched on, the taint manager: a binding on a cluster with a
+    /// NoExecute taint it does not tolerate is evicted at once, one it tolerates for T s after T
+    /// s, one tolerated without a limit never. On any hub, application failover: a copy whose
+    /// health stayed Unhealthy for the policy's toleration is evicted (a cluster that stopped
+    /// answering keeps its last health, so this never acts on an outage).
     fn failover(&self) {
         let store = &self.hub.store;
-        let since = self.not_ready_since.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let (cluster_objs, _) = store.list(rt("Cluster"), None);
+        let no_execute: HashMap<String, Vec<Value>> = cluster_objs
+            .iter()
+            .map(|c| {
+                let ts = c.pointer("/spec/taints").and_then(Value::as_array).cloned().unwrap_or_default();
+                (name_of(c).to_string(), ts.into_iter().filter(|t| t["effect"] == "NoExecute").collect())
+            })
+            .collect();
+        let tainted_since = lock(&self.no_execute_since).clone();
         let (rbs, _) = store.list(rt("ResourceBinding"), None);
         for rb in rbs {
+            let (ns, rb_name) = (ns_of(&rb).to_string(), name_of(&rb).to_string());
             let clusters = rb.pointer("/spec/clusters").and_then(Value::as_array).cloned().unwrap_or_default();
-            let toleration = toleration_seconds(&rb);
-            let app = rb.pointer("/spec/failover/application").cloned().unwrap_or(Value::Null);
-            let purge = app.get("purgeMode").and_then(Value::as_str).unwrap_or("Graciously").to_string();
-            let grace = app.get("gracePeriodSeconds").and_then(Value::as_f64).unwrap_or(DEFAULT_GRACE_SECONDS);
-            let failed: Vec<String> = clusters
-                .iter()
-                .filter_map(|c| c["name"].as_str())
-                .filter(|n| since.get(*n).is_some_and(|t| t.elapsed().as_secs_f64() >= toleration))
-                .map(String::from)
-                .collect();
-            if failed.is_empty() {
+            let names: Vec<String> = clusters.iter().filter_map(|c| c["name"].as_str().map(String::from)).collect();
+            // (cluster, purge mode, grace seconds, reason, message)
+            let mut evict: Vec<(String, String, f64, &str, String)> = Vec::new();
+            if self.failover_on() {
+                let tolerations = rb
+                    .pointer("/spec/placement/clusterTolerations")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default();
+                let purge =
+                    rb.pointer("/spec/failover/cluster/purgeMode").and_then(Value::as_str).unwrap_or("Gracefully");
+                for c in &names {
+                    for t in no_execute.get(c).into_iter().flatten() {
+                        let key = t["key"].as_str().unwrap_or("").to_string();
+                        let Some(since) = tainted_since.get(&(c.clone(), key.clone())) else { continue };
+                        let due = match tolerated_for(&tolerations, t) {
+                            None => true,
+                            Some(None) => false,
+                            Some(Some(secs)) => since.elapsed().as_secs_f64() >= secs,
+                        };
+                        if due && !evict.iter().any(|e| e.0 == *c) {
+                            evict.push((
+                                c.clone(),
+                                purge.to_string(),
+                                DEFAULT_GRACE_SECONDS,
+                                "TaintUntolerated",
+                                format!("cluster {c} has taint {key}:NoExecute past its toleration"),
+                            ));
+                        }
+                    }
+                }
+            }
+            if let Some(app) = rb.pointer("/spec/failover/application").filter(|a| !a.is_null()) {
+                let toleration =
+                    app.pointer("/decisionConditions/tolerationSeconds").and_then(Value::as_f64).unwrap_or(300.0);
+                let purge = app.get("purgeMode").and_then(Value::as_str).unwrap_or("Gracefully").to_string();
+                let grace = app.get("gracePeriodSeconds").and_then(Value::as_f64).unwrap_or(DEFAULT_GRACE_SECONDS);
+                let aggregated =
+                    rb.pointer("/status/aggregatedStatus").and_then(Value::as_array).cloned().unwrap_or_default();
+                let mut since = lock(&self.unhealthy_since);
+                for c in &names {
+                    let key = (ns.clone(), rb_name.clone(), c.clone());
+                    let unhealthy =
+                        aggregated.iter().any(|a| a["clusterName"] == c.as_str() && a["health"] == "Unhealthy");
+                    if !unhealthy {
+                        since.remove(&key);
+                        continue;
+                    }
+                    let first = *since.entry(key.clone()).or_insert_with(Instant::now);
+                    if first.elapsed().as_secs_f64() >= toleration && !evict.iter().any(|e| e.0 == *c) {
+                        since.remove(&key);
+                        evict.push((
+                            c.clone(),
+                            purge.clone(),
+                            grace,
+                            "ApplicationFailure",
+                            format!("the application on cluster {c} stayed unhealthy for {toleration}s"),
+                        ));
+                    }
+                }
+            }
+            if evict.is_empty() {
                 continue;
             }
             let now = now_rfc3339();
-            let _ = store.mutate(rt("ResourceBinding"), ns_of(&rb), name_of(&rb), false, |o| {
+            let _ = store.mutate(rt("ResourceBinding"), &ns, &rb_name, false, |o| {
                 let mut tasks = o.pointer("/spec/gracefulEvictionTasks").and_then(Value::as_array).cloned().unwrap_or_default();
-                for f in &failed {
-                    if !tasks.iter().any(|t| t["fromCluster"] == f.as_str()) {
-                        let replicas = clusters.iter().find(|c| c["name"] == f.as_str()).and_then(|c| c.get("replicas").cloned());
-                        tasks.push(json!({"fromCluster": f, "purgeMode": purge, "gracePeriodSeconds": grace, "replicas": replicas,
-                                          "reason": "TaintUntolerated", "message": format!("cluster {f} is not ready for {toleration}s"),
-                                          "producer": "taint-manager", "creationTimestamp": now}));
+                for (c, purge, grace, reason, message) in &evict {
+                    if !tasks.iter().any(|t| t["fromCluster"] == c.as_str()) {
+                        let replicas = clusters.iter().find(|x| x["name"] == c.as_str()).and_then(|x| x.get("replicas").cloned());
+                        let producer = if *reason == "TaintUntolerated" { "taint-manager" } else { "resource-binding-application-failover-controller" };
+                        tasks.push(json!({"fromCluster": c, "purgeMode": purge, "gracePeriodSeconds": grace, "replicas": replicas,
+                                          "reason": reason, "message": message, "producer": producer, "creationTimestamp": now}));
                     }
                 }
                 o["spec"]["gracefulEvictionTasks"] = json!(tasks);
-                // Force a new placement without the failed clusters.
-                o["spec"]["clusters"] = json!(clusters.iter().filter(|c| !failed.iter().any(|f| c["name"] == f.as_str())).cloned().collect::<Vec<_>>());
+                o["spec"]["clusters"] = json!(clusters.iter().filter(|c| !evict.iter().any(|e| c["name"] == e.0.as_str())).cloned().collect::<Vec<_>>());
+                // Scheduled again without the evicted clusters.
                 o["spec"]["placement"] = json!(null);
             });
+            for (c, _, _, reason, message) in &evict {
+                self.event(
+                    &rb,
+                    "Warning",
+                    "EvictWorkloadFromClusterSucceed",
+                    &format!("Evict from cluster {c} succeed ({reason}: {message})."),
+                );
+            }
         }
     }
 
@@ -421,9 +692,14 @@ impl Karmada {
                 let cname = c["name"].as_str().unwrap_or("");
                 let Some(target) = by_name.get(cname) else { continue };
                 let Some(member) = &target.member else {
+                    // Nothing new is heard from it: the binding keeps what it last saw.
                     all_applied = false;
-                    aggregated.push(json!({"clusterName": cname, "applied": false, "health": "Unknown", "appliedMessage": "cluster is not reachable"}));
                     new_healthy = false;
+                    let last = rb
+                        .pointer("/status/aggregatedStatus")
+                        .and_then(Value::as_array)
+                        .and_then(|a| a.iter().find(|x| x["clusterName"] == cname).cloned());
+                    aggregated.push(last.unwrap_or_else(|| json!({"clusterName": cname, "applied": false})));
                     continue;
                 };
                 let desired =
@@ -453,14 +729,17 @@ impl Karmada {
                     .and_then(|s| s.parse::<jiff::Timestamp>().ok())
                     .map(|t| jiff::Timestamp::now().as_second() - t.as_second())
                     .unwrap_or(0);
-                let purge_now = match task["purgeMode"].as_str().unwrap_or("Graciously") {
-                    "Immediately" => true,
+                let purge_now = match task["purgeMode"].as_str().unwrap_or("Gracefully") {
+                    "Immediately" | "Directly" => true,
                     "Never" => false,
                     _ => {
                         new_healthy
                             || age as f64 >= task["gracePeriodSeconds"].as_f64().unwrap_or(DEFAULT_GRACE_SECONDS)
                     }
                 };
+                // Not before the scheduler has placed it again without this cluster: the task is
+                // what keeps the cluster out of that round.
+                let purge_now = purge_now && !rb.pointer("/spec/placement").is_none_or(Value::is_null);
                 if purge_now {
                     for (r, copy) in copies_of(&member, &ns, &rb_name) {
                         let _ = member.cluster.store.delete(r, ns_of(&copy), name_of(&copy));
@@ -527,20 +806,30 @@ impl Karmada {
     }
 }
 
-fn toleration_seconds(rb: &Value) -> f64 {
-    if let Some(s) =
-        rb.pointer("/spec/failover/application/decisionConditions/tolerationSeconds").and_then(Value::as_f64)
-    {
-        return s;
-    }
-    rb.pointer("/spec/placement/clusterTolerations")
-        .and_then(Value::as_array)
-        .and_then(|ts| {
-            ts.iter().find(|t| t["key"] == NOT_READY_TAINT && (t["effect"] == "NoExecute" || t.get("effect").is_none()))
-        })
-        // Tolerated without a limit: never evicted.
-        .map(|t| t["tolerationSeconds"].as_f64().unwrap_or(f64::INFINITY))
-        .unwrap_or(DEFAULT_TOLERATION_SECONDS)
+/// How long `tolerations` tolerate `taint`: `None` not at all, `Some(None)` for ever.
+fn tolerated_for(tolerations: &[Value], taint: &Value) -> Option<Option<f64>> {
+    let matches = |t: &Value| {
+        let effect_ok = t.get("effect").and_then(Value::as_str).is_none_or(|e| e.is_empty() || taint["effect"] == e);
+        let key = t.get("key").and_then(Value::as_str).unwrap_or("");
+        let key_ok = match t.get("operator").and_then(Value::as_str).unwrap_or("Equal") {
+            "Exists" => key.is_empty() || taint["key"] == key,
+            _ => {
+                taint["key"] == key
+                    && t.get("value").and_then(Value::as_str).unwrap_or("")
+                        == taint.get("value").and_then(Value::as_str).unwrap_or("")
+            }
+        };
+        effect_ok && key_ok
+    };
+    // The longest of the matching tolerations holds.
+    tolerations.iter().filter(|t| matches(t)).map(|t| t.get("tolerationSeconds").and_then(Value::as_f64)).max_by(
+        |a, b| match (a, b) {
+            (None, None) => std::cmp::Ordering::Equal,
+            (None, _) => std::cmp::Ordering::Greater,
+            (_, None) => std::cmp::Ordering::Less,
+            (Some(x), Some(y)) => x.total_cmp(y),
+        },
+    )
 }
 
 fn health(res: &ResourceType, copy: &Value) -> &'static str {
@@ -592,24 +881,51 @@ pub fn fits_placement(placement: &Value, cluster: &Value) -> bool {
     true
 }
 
-/// How many more replicas of the template a member has room for.
-fn room_for(member: &Member, t: &Value) -> i64 {
+/// Resources Karmada's resource models cover; anything else (GPUs) is beyond an estimate made
+/// without a scheduler-estimator.
+const MODELLED: &[&str] = &["cpu", "memory", "pods", "ephemeral-storage"];
+
+/// How many replicas of the template Karmada estimates a cluster holds without an estimator: from
+/// its CPU and memory summary only, and none at all when the template asks for anything else.
+fn available_replicas(member: &Member, t: &Value) -> i64 {
     let pod = json!({"spec": t.pointer("/spec/template/spec").cloned().unwrap_or(json!({}))});
     let req = pod_requests(&pod);
+    if req.iter().any(|(k, v)| *v > 0 && !MODELLED.contains(&k.as_str())) {
+        return 0;
+    }
     let (alloc, used) = member.resource_summary();
     req.iter()
         .filter(|(_, v)| **v > 0)
         .map(|(k, v)| ((alloc.get(k).copied().unwrap_or(0) - used.get(k).copied().unwrap_or(0)).max(0) / v) as i64)
         .min()
-        .unwrap_or(100)
+        .unwrap_or(i64::from(i32::MAX))
 }
 
-/// Chooses clusters and replicas per the placement's replica scheduling and spread constraints.
-fn assign(placement: &Value, replicas: Option<i64>, t: &Value, eligible: &[&Target]) -> Vec<Value> {
-    let mut chosen: Vec<(&Target, i64)> =
-        eligible.iter().map(|c| (*c, c.member.as_ref().map(|m| room_for(m, t)).unwrap_or(0))).collect();
-    // Most room first, then by name: deterministic.
-    chosen.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| name_of(&a.0.obj).cmp(name_of(&b.0.obj))));
+/// Splits `replicas` by `weights` (cluster, weight) the way Karmada's dispenser does: each its
+/// floor share, the rest one by one by weight, then name. Clusters left with none are dropped.
+fn by_weight(replicas: i64, weights: &[(String, i64)]) -> Vec<Value> {
+    let sum: i64 = weights.iter().map(|(_, w)| *w).sum();
+    if sum <= 0 {
+        return vec![];
+    }
+    let mut out: Vec<(String, i64, i64)> = weights.iter().map(|(c, w)| (c.clone(), *w, replicas * w / sum)).collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    let mut left = replicas - out.iter().map(|o| o.2).sum::<i64>();
+    let n = out.len();
+    let mut i = 0;
+    while left > 0 {
+        out[i % n].2 += 1;
+        left -= 1;
+        i += 1;
+    }
+    out.into_iter().filter(|o| o.2 > 0).map(|(c, _, n)| json!({"name": c, "replicas": n})).collect()
+}
+
+/// Chooses clusters and replicas per the placement's replica scheduling and spread constraints,
+/// as karmada-scheduler does without a scheduler-estimator. `Err`: the scheduler's error.
+fn assign(placement: &Value, replicas: Option<i64>, t: &Value, eligible: &[&Target]) -> Result<Vec<Value>, String> {
+    let mut chosen: Vec<&Target> = eligible.to_vec();
+    chosen.sort_by(|a, b| name_of(&a.obj).cmp(name_of(&b.obj)));
     if let Some(max) = placement
         .pointer("/spreadConstraints")
         .and_then(Value::as_array)
@@ -617,76 +933,64 @@ fn assign(placement: &Value, replicas: Option<i64>, t: &Value, eligible: &[&Targ
             cs.iter().find(|c| c.get("spreadByField").and_then(Value::as_str).unwrap_or("cluster") == "cluster")
         })
         .and_then(|c| c["maxGroups"].as_i64())
+        .filter(|m| *m > 0)
     {
-        chosen.truncate(max.max(0) as usize);
+        chosen.truncate(max as usize);
     }
+    let names = |cs: &[&Target]| -> Vec<String> { cs.iter().map(|c| name_of(&c.obj).to_string()).collect() };
     let Some(replicas) = replicas else {
-        return chosen.iter().map(|(c, _)| json!({"name": name_of(&c.obj)})).collect();
+        return Ok(names(&chosen).into_iter().map(|n| json!({"name": n})).collect());
     };
-    let divided =
-        placement.pointer("/replicaScheduling/replicaSchedulingType").and_then(Value::as_str) == Some("Divided");
-    if !divided {
-        return chosen.iter().map(|(c, _)| json!({"name": name_of(&c.obj), "replicas": replicas})).collect();
+    let rs = placement.get("replicaScheduling").cloned().unwrap_or(Value::Null);
+    if rs.get("replicaSchedulingType").and_then(Value::as_str) != Some("Divided") {
+        return Ok(names(&chosen).into_iter().map(|n| json!({"name": n, "replicas": replicas})).collect());
     }
-    if placement.pointer("/replicaScheduling/replicaDivisionPreference").and_then(Value::as_str) == Some("Aggregated") {
-        // As few clusters as hold the replicas, most room first; what fits nowhere waits on the first.
-        let mut left = replicas;
-        let mut out: Vec<i64> = chosen
+    let dynamic = rs.pointer("/weightPreference/dynamicWeight").and_then(Value::as_str).is_some();
+    let aggregated = rs.get("replicaDivisionPreference").and_then(Value::as_str) == Some("Aggregated");
+    if dynamic || aggregated {
+        let available: Vec<(String, i64)> = chosen
             .iter()
-            .map(|(_, room)| {
-                let take = left.min((*room).max(0));
-                left -= take;
-                take
-            })
+            .map(|c| (name_of(&c.obj).to_string(), c.member.as_ref().map(|m| available_replicas(m, t)).unwrap_or(0)))
             .collect();
-        if let Some(first) = out.first_mut() {
-            *first += left;
+        let total: i64 = available.iter().map(|(_, a)| *a).sum();
+        if total < replicas {
+            return Err(format!(
+                "failed to assign replicas: failed to scale up: Clusters available replicas {total} are not enough to schedule."
+            ));
         }
-        return chosen
-            .iter()
-            .zip(out)
-            .filter(|(_, n)| *n > 0)
-            .map(|((c, _), n)| json!({"name": name_of(&c.obj), "replicas": n}))
-            .collect();
-    }
-    // Divided: by static weights when given, else by room (dynamic), else evenly.
-    let static_weights =
-        placement.pointer("/replicaScheduling/weightPreference/staticWeightList").and_then(Value::as_array).cloned();
-    let weights: Vec<i64> = chosen
-        .iter()
-        .map(|(c, room)| match &static_weights {
-            Some(list) => list
-                .iter()
-                .find(|w| {
-                    w.pointer("/targetCluster/clusterNames")
-                        .and_then(Value::as_array)
-                        .is_some_and(|ns| ns.iter().any(|n| n == name_of(&c.obj)))
+        if aggregated {
+            // As few clusters as hold them, most available first.
+            let mut sorted = available.clone();
+            sorted.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+            let mut acc = 0;
+            let take: Vec<(String, i64)> = sorted
+                .into_iter()
+                .take_while(|(_, a)| {
+                    let more = acc < replicas;
+                    acc += a;
+                    more
                 })
-                .and_then(|w| w["weight"].as_i64())
-                .unwrap_or(0),
-            None => (*room).max(1),
+                .collect();
+            return Ok(by_weight(replicas, &take));
+        }
+        return Ok(by_weight(replicas, &available));
+    }
+    // Static weights: the first rule a cluster matches gives its weight; clusters no rule matches
+    // get nothing, unless no cluster has a weight, then all weigh 1.
+    let rules = rs.pointer("/weightPreference/staticWeightList").and_then(Value::as_array).cloned().unwrap_or_default();
+    let mut weights: Vec<(String, i64)> = chosen
+        .iter()
+        .filter_map(|c| {
+            rules
+                .iter()
+                .find(|r| fits_placement(&json!({"clusterAffinity": r["targetCluster"]}), &c.obj))
+                .map(|r| (name_of(&c.obj).to_string(), r["weight"].as_i64().unwrap_or(0)))
         })
         .collect();
-    let sum: i64 = weights.iter().sum();
-    if sum == 0 || chosen.is_empty() {
-        return vec![];
+    if weights.iter().map(|(_, w)| *w).sum::<i64>() == 0 {
+        weights = names(&chosen).into_iter().map(|n| (n, 1)).collect();
     }
-    let mut out: Vec<i64> = weights.iter().map(|w| replicas * w / sum).collect();
-    let mut left = replicas - out.iter().sum::<i64>();
-    let mut i = 0;
-    while left > 0 {
-        if weights[i % weights.len()] > 0 {
-            out[i % weights.len()] += 1;
-            left -= 1;
-        }
-        i += 1;
-    }
-    chosen
-        .iter()
-        .zip(out)
-        .filter(|(_, n)| *n > 0)
-        .map(|((c, _), n)| json!({"name": name_of(&c.obj), "replicas": n}))
-        .collect()
+    Ok(by_weight(replicas, &weights))
 }
 
 /// The member's copy of a template: server fields dropped, Karmada's marks added, replicas for
@@ -748,7 +1052,8 @@ fn apply_copy(member: &Member, res: &'static ResourceType, ns: &str, mut desired
     let store = &member.cluster.store;
     let ns_type = rt("Namespace");
     if store.try_get(ns_type, "", ns).is_none() {
-        let _ = store.create(ns_type, "", json!({"metadata": {"name": ns}}));
+        // Karmada propagates namespaces too: the member's copy is its own.
+        let _ = store.create(ns_type, "", json!({"metadata": {"name": ns, "labels": {MANAGED_LABEL: "true"}}}));
     }
     let name = name_of(&desired).to_string();
     match store.try_get(res, ns, &name) {

@@ -2,6 +2,7 @@
 //! members) on loopback, with Karmada's propagation on the hub and kubelets, a scheduler and
 //! simulated model servers on the members. It knows nothing of H-MAS: what works against it is
 //! meant to work against a real Karmada.
+mod admission;
 mod api;
 pub mod cluster;
 pub mod config;
@@ -160,7 +161,8 @@ impl Sim {
         let control = control::router(hub.clone(), members.clone());
         tasks.push(serve_cluster(hub.clone(), hub_listener, tls, Some(control)));
 
-        let karmada = Arc::new(Karmada::new(hub.clone(), members.clone()));
+        hub.failover.store(cfg.hub_failover, std::sync::atomic::Ordering::Relaxed);
+        let karmada = Arc::new(Karmada::new(hub.clone(), members.clone(), cfg.clone()));
         let (ms, tick) = (members.clone(), Duration::from_millis(cfg.tick_ms));
         tasks.push(tokio::spawn(async move {
             let mut interval = tokio::time::interval(tick);

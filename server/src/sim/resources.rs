@@ -77,6 +77,7 @@ pub const RESOURCES: &[ResourceType] = &[
     hub(rt("cluster.karmada.io", "v1alpha1", "Cluster", "clusters", false, &[])),
     hub(rt("policy.karmada.io", "v1alpha1", "PropagationPolicy", "propagationpolicies", true, &["pp"])),
     hub(rt("policy.karmada.io", "v1alpha1", "OverridePolicy", "overridepolicies", true, &["op"])),
+    hub(rt("policy.karmada.io", "v1alpha1", "ClusterTaintPolicy", "clustertaintpolicies", false, &[])),
     hub(rt("work.karmada.io", "v1alpha2", "ResourceBinding", "resourcebindings", true, &["rb"])),
 ];
 

@@ -55,6 +55,19 @@ impl ApiError {
         Self::new(422, "Invalid", message, Some(d))
     }
 
+    /// 422 with several causes, as the API server answers a schema violation; `text` is the
+    /// causes joined as it joins them.
+    pub fn invalid_causes(res: &ResourceType, name: &str, text: &str, causes: Vec<Value>) -> Self {
+        let kind = if res.group.is_empty() { res.kind.to_string() } else { format!("{}.{}", res.kind, res.group) };
+        let d = json!({"name": name, "group": res.group, "kind": res.kind, "causes": causes});
+        Self::new(422, "Invalid", format!("{kind} \"{name}\" is invalid: {text}"), Some(d))
+    }
+
+    /// A validating admission webhook's refusal: 403, its name and message.
+    pub fn denied(webhook: &str, text: &str) -> Self {
+        Self::new(403, "Forbidden", format!("admission webhook \"{webhook}\" denied the request: {text}"), None)
+    }
+
     pub fn required(res: &ResourceType, field: &str) -> Self {
         let mut d = json!({"group": res.group, "kind": res.kind});
         d["causes"] = json!([{"reason": "FieldValueRequired", "message": "Required value", "field": field}]);
