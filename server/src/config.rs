@@ -132,7 +132,8 @@ pub struct SimOptions {
     /// Run the simulated Karmada as `karmadactl init` leaves it: cluster failover switched off
     /// (no `Failover` gate, NoExecute taint policies refused). Default: switched on, as
     /// docs/install.md has operators run their hub.
-    #[arg(long = "sim-hub-defaults", env = "HMAS_SIM_HUB_DEFAULTS")]
+    #[arg(long = "sim-hub-defaults", env = "HMAS_SIM_HUB_DEFAULTS", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::BoolishValueParser::new())]
     pub hub_defaults: bool,
 }
 

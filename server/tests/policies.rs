@@ -199,6 +199,26 @@ async fn policies_sync_heal_drift_survive_an_outage_and_place_deployments() {
     })
     .await;
 
+    // Every object H-MAS owns on the hub: a changed image in the template, a deleted Service.
+    let mut dep: Deployment = hub.get(Some(NS), &name).await.unwrap().unwrap();
+    let image = dep.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0].image.clone();
+    dep.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers[0].image = Some("evil/ollama:latest".into());
+    dep.metadata.managed_fields = None;
+    hub.replace(&dep).await.unwrap();
+    hub.delete::<k8s_openapi::api::core::v1::Service>(Some(NS), &name).await.unwrap();
+    eventually(15, "the template's image and the Service put back", || async {
+        let d: Deployment = hub.get(Some(NS), &name).await.unwrap()?;
+        let back = d.spec?.template.spec?.containers[0].image == image;
+        let svc = hub.get::<k8s_openapi::api::core::v1::Service>(Some(NS), &name).await.unwrap();
+        (back && svc.is_some()).then_some(())
+    })
+    .await;
+    eventually(15, "the member's copy has the image again", || async {
+        let d: Deployment = m.get(Some(NS), &name).await.unwrap()?;
+        (d.spec?.template.spec?.containers[0].image == image).then_some(())
+    })
+    .await;
+
     // Deleting what is in use is refused and names the users; unused policies go, hub objects too.
     let (s, v) =
         call(&admin, &h, "/api/policies/delete", json!({"kind": "strategy", "name": "auto-by-model-size"})).await;
@@ -272,6 +292,12 @@ async fn failover_drill_moves_the_instance_after_its_toleration() {
     let (s, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": spec})).await;
     assert_eq!(s, 200, "{v}");
     let name = v["name"].as_str().unwrap().to_string();
+    // A second one held to the landing cluster: once evicted it has nowhere to go.
+    let pinned = json!({"model": "llama3.2:3b", "runtime": "ollama", "replicas": 1, "gpus_per_replica": 0,
+                        "clusters": [landing], "failover": "fast"});
+    let (s, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": pinned})).await;
+    assert_eq!(s, 200, "{v}");
+    let stranded = v["name"].as_str().unwrap().to_string();
     let ready_on = |d: &Value| -> Vec<String> {
         d["placements"]
             .as_array()
@@ -296,6 +322,11 @@ async fn failover_drill_moves_the_instance_after_its_toleration() {
     assert_eq!(drill["affected"][0]["name"], name.as_str(), "{drill}");
     let (d, _) = wait_for(&admin, &h, &name, limit, |d| ready_on(d) == [other.to_string()]).await;
     let moved = started.elapsed().as_secs_f64();
+    // The pinned one says what the hub says: evicted, and no cluster left for it.
+    let (s, _) = wait_for(&admin, &h, &stranded, 30, |d| d["deployment"]["phase"] == "unschedulable").await;
+    let message = s["deployment"]["message"].as_str().unwrap();
+    assert!(message.starts_with("the hub cannot schedule it (NoClusterFit): 0/2 clusters are available"), "{message}");
+    assert!(message.contains("is in the process of eviction"), "{message}");
     let endpoint = d["deployment"]["endpoints"][0].as_str().unwrap().to_string();
     let r = reqwest::Client::new()
         .post(format!("{endpoint}/v1/chat/completions"))
@@ -345,4 +376,68 @@ async fn failover_drill_moves_the_instance_after_its_toleration() {
     assert_eq!(lines("member cluster does not answer"), 1, "{text}");
     assert_eq!(lines("member cluster answers again"), 1, "{text}");
     assert!(!text.contains("kube_client"), "{text}");
+    // Neither the outage nor the move re-divided the deployment behind the hub's back: what H-MAS
+    // wrote once held throughout.
+    assert!(!text.contains("hub objects differ"), "{text}");
+}
+
+#[tokio::test]
+async fn with_karmadactl_init_defaults_failover_says_why_nothing_moves() {
+    let tmp = tempfile::tempdir().unwrap();
+    let h = Hmas::start_with_env(&tmp.path().join("data"), Some(PW), &[("HMAS_SIM_HUB_DEFAULTS", "1")]);
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+    register(&admin, &h, "edge-cpu", "b").await;
+    let strategy =
+        json!({"name": "two-sites", "mode": "manual", "target": "names", "clusters": ["gpu-general", "edge-cpu"]});
+    assert_eq!(
+        call(&admin, &h, "/api/policies/strategy/save", json!({"strategy": strategy, "create": true})).await.0,
+        200
+    );
+    let failover = json!({"name": "fast", "enabled": true, "toleration_seconds": 1, "purge_mode": "Directly"});
+    assert_eq!(
+        call(&admin, &h, "/api/policies/failover/save", json!({"failover": failover, "create": true})).await.0,
+        200
+    );
+    // The hub's webhook refuses the NoExecute taint policy: the failover policy is not "in sync".
+    let sync = eventually(15, "the failover policy's error", || async {
+        let p = policies(&admin, &h).await;
+        let s = find(&p, "failovers", "fast")["sync"].clone();
+        (s["state"] == "error").then_some(s)
+    })
+    .await;
+    let m = sync["message"].as_str().unwrap();
+    assert!(m.contains("refused ClusterTaintPolicy hmas-not-ready-noexecute"), "{m}");
+    assert!(m.contains("Configuring taint with NoExecute effect is not allowed"), "{m}");
+
+    let spec = json!({"model": "llama3.2:1b", "runtime": "ollama", "replicas": 1, "gpus_per_replica": 0,
+                      "strategy": "two-sites", "failover": "fast"});
+    let (s, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": spec})).await;
+    assert_eq!(s, 200, "{v}");
+    let name = v["name"].as_str().unwrap().to_string();
+    let (d, _) = wait_for(&admin, &h, &name, 60, running).await;
+    let landing = d["placements"].as_array().unwrap().iter().find(|p| p["ready"].as_i64() > Some(0)).unwrap()
+        ["cluster"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (s, _) = call(&admin, &h, "/api/clusters/drill", json!({"name": landing, "down": true})).await;
+    assert_eq!(s, 200);
+    // The drill says the hub will not move it, and why; and it does not move.
+    let status = eventually(15, "the drill saying why nothing moves", || async {
+        let (_, s) = call(&admin, &h, "/api/clusters/drill-status", json!({"name": landing})).await;
+        s["stuck"].is_string().then_some(s)
+    })
+    .await;
+    assert!(status["stuck"].as_str().unwrap().contains("no ClusterTaintPolicy"), "{status}");
+    let hub = hub(&h).await;
+    let until = Instant::now() + Duration::from_secs(3);
+    while Instant::now() < until {
+        let rb: server::hub::karmada::ResourceBinding =
+            hub.get(Some(NS), &format!("{name}-deployment")).await.unwrap().unwrap();
+        assert_eq!(rb.spec.clusters.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), [landing.as_str()]);
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let c: server::hub::karmada::Cluster = hub.get(None, &landing).await.unwrap().unwrap();
+    assert!(c.spec.taints.iter().all(|t| t.effect == "NoSchedule"), "{:?}", c.spec.taints);
 }

@@ -1262,6 +1262,9 @@ pub struct DrillStatus {
     pub since: Option<i64>,
     pub now: i64,
     pub affected: Vec<DrillDeployment>,
+    /// Why the hub is not moving workloads off a NotReady cluster, when it is not.
+    #[serde(default)]
+    pub stuck: Option<String>,
 }
 
 /// The set the dashboard offers in one click: three strategies, three profiles, one failover.

@@ -209,6 +209,7 @@ fn DrillCard(name: Signal<String>) -> impl IntoView {
                 let down = s.down;
                 let affected = s.affected.clone();
                 let since = s.since;
+                let stuck = s.stuck.clone().filter(|_| down);
                 view! {
                     <section class="card drill" data-testid="drill">
                         <header class="policy-head">
@@ -219,6 +220,7 @@ fn DrillCard(name: Signal<String>) -> impl IntoView {
                             }}</span> })}
                         </header>
                         <p class="muted small">"Cuts this simulated cluster off as a network failure would. The hub marks it NotReady; each deployment on it moves after its failover policy's toleration and serves from another cluster its strategy allows."</p>
+                        {stuck.clone().map(|why| view! { <div class="banner banner-warn" role="status" data-testid="drill-stuck">{format!("Not moving: {why}")}</div> })}
                         {move || action.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBanner error=e/> })}
                         <Show when=move || may.get()>
                             {if down {
@@ -234,7 +236,7 @@ fn DrillCard(name: Signal<String>) -> impl IntoView {
                             view! {
                                 <div>
                                     <h3 class="small muted">{if since.is_some() { "Affected deployments" } else { "Deployments that would move" }}</h3>
-                                    {affected.into_iter().map(|a| view! { <DrillRow a since elapsed cluster=name.get_untracked()/> }).collect_view()}
+                                    {affected.into_iter().map(|a| view! { <DrillRow a since elapsed stuck=stuck.is_some() cluster=name.get_untracked()/> }).collect_view()}
                                 </div>
                             }.into_any()
                         }}
@@ -254,17 +256,25 @@ fn DrillCard(name: Signal<String>) -> impl IntoView {
 }
 
 #[component]
-fn DrillRow(a: DrillDeployment, since: Option<i64>, elapsed: Option<f64>, cluster: String) -> impl IntoView {
+fn DrillRow(
+    a: DrillDeployment,
+    since: Option<i64>,
+    elapsed: Option<f64>,
+    /// The hub is not moving anything off this cluster.
+    stuck: bool,
+    cluster: String,
+) -> impl IntoView {
     let (policy, named) = match a.failover.clone() {
         Some(f) => (f, true),
-        // Karmada's defaults when a deployment names no policy.
-        None => (FailoverPolicy { name: "hub default".into(), ..Default::default() }, false),
+        // No toleration: Karmada evicts as soon as the cluster is tainted NoExecute.
+        None => (FailoverPolicy { name: "hub default".into(), toleration_seconds: 0, ..Default::default() }, false),
     };
     let recovered = a.recovered_at.zip(since).map(|(r, s)| (r - s) as f64 / 1000.0);
     let serving: Vec<String> =
         a.placements.iter().filter(|(c, _, ready)| *c != cluster && *ready > 0).map(|(c, _, _)| c.clone()).collect();
     let status = match (recovered, since) {
         (Some(r), _) => format!("Serving again from {} after {}", serving.join(", "), seconds_label(r.round() as u32)),
+        (None, Some(_)) if stuck || !policy.enabled => "Not moving".to_string(),
         (None, Some(_)) => format!("Waiting: toleration {}", seconds_label(policy.toleration_seconds)),
         (None, None) => format!("Would move after {}", seconds_label(policy.toleration_seconds)),
     };
@@ -278,7 +288,7 @@ fn DrillRow(a: DrillDeployment, since: Option<i64>, elapsed: Option<f64>, cluste
                 {a.placements.iter().map(|(c, want, ready)| view! {
                     <span class="chip static">{format!("{c}: {ready}/{want} ready")}</span>
                 }).collect_view()}
-                <span class="muted">{if named { format!("policy {}", policy.name) } else { "no failover policy: hub default 300 s".into() }}</span>
+                <span class="muted">{if named { format!("policy {}", policy.name) } else { "no failover policy: moved as soon as the hub taints the cluster".into() }}</span>
             </div>
             <FailoverTimeline policy=Signal::stored(policy) now=Signal::stored(elapsed) recovered=Signal::stored(recovered)/>
         </div>

@@ -4,7 +4,7 @@
 use crate::auth::token::new_id;
 use crate::hub::deploy::{self, MemberState};
 use crate::hub::karmada::PropagationPolicy;
-use crate::hub::policy::{self, holds, PROFILE_LABEL};
+use crate::hub::policy::{self, holds};
 use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput, SERVING_NS};
 use crate::hub::KubeClient;
 use crate::services::members::{Members, LIVE_READ};
@@ -22,6 +22,7 @@ use app::models::user::SessionUser;
 use app::services::DeploymentsService;
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::Service;
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -114,6 +115,20 @@ pub fn route_specs(rows: &[DeploymentRecord]) -> Vec<crate::gateway::RouteSpec> 
         .collect()
 }
 
+/// What the hub holds of one deployment, as one pass of the policy reconciler listed it.
+#[derive(Clone, Copy, Default)]
+pub struct OnHub<'a> {
+    pub policy: Option<&'a PropagationPolicy>,
+    pub deployment: Option<&'a Deployment>,
+    pub service: Option<&'a Service>,
+    /// The model cache's volume and its policy are both there.
+    pub cache: bool,
+}
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).unwrap_or_default()
+}
+
 impl DeploymentsServiceImpl {
     pub fn new(store: Store, hub: KubeClient, members: Members) -> Self {
         Self { store, hub, members, locks: Default::default(), observed: Arc::new(Mutex::new((now_ms(), None))) }
@@ -193,23 +208,19 @@ impl DeploymentsServiceImpl {
         })
     }
 
-    /// Whether the hub's policy and template (as listed by the caller, `None` when missing)
-    /// still say what the database implies — a policy changed, someone edited the hub by hand,
-    /// or the hub lost them; if not, applies the row again. `false`: not in step and busy with
-    /// another change.
-    pub async fn converge(
-        &self,
-        r: &DeploymentRecord,
-        book: &Book,
-        pp: Option<&PropagationPolicy>,
-        dep: Option<&Deployment>,
-    ) -> Result<bool, AppError> {
-        let objs = Self::render_row(r, &book.resolve(&r.spec)?, &[], pp);
-        let spec = |v: &PropagationPolicy| serde_json::to_value(&v.spec).unwrap_or_default();
-        let in_step = match (pp, dep) {
-            (Some(pp), Some(d)) => {
-                holds(&spec(pp), &spec(&objs.policy))
-                    && d.labels().get(PROFILE_LABEL) == objs.deployment.labels().get(PROFILE_LABEL)
+    /// Whether what the hub holds of a row (as the caller listed it) still says what the
+    /// database implies — a policy changed, someone edited or deleted an object by hand, or the
+    /// hub lost it; if not, applies the row again. `false`: not in step and busy with another
+    /// change.
+    pub async fn converge(&self, r: &DeploymentRecord, book: &Book, hub: OnHub<'_>) -> Result<bool, AppError> {
+        let objs = Self::render_row(r, &book.resolve(&r.spec)?, &[], hub.policy);
+        let in_step = match (hub.policy, hub.deployment, hub.service) {
+            (Some(pp), Some(d), Some(svc)) => {
+                holds(&json(&pp.spec), &json(&objs.policy.spec))
+                    && holds(&json(&d.spec), &json(&objs.deployment.spec))
+                    && holds(&json(&d.metadata.labels), &json(&objs.deployment.metadata.labels))
+                    && holds(&json(&svc.spec), &json(&objs.service.spec))
+                    && (objs.cache.is_none() || hub.cache)
             }
             _ => false,
         };

@@ -7,10 +7,10 @@ use crate::hub::policy::{
     holds, moves_not_ready, override_policy, profile_object_name, taint_policy, NOT_READY_TAINT, PROFILE_LABEL,
     TAINT_POLICY,
 };
-use crate::hub::render::{serving_namespace, ROLE_LABEL, SERVING_NS};
+use crate::hub::render::{cache_name, serving_namespace, ROLE_LABEL, SERVING_NS};
 use crate::hub::status::cluster_health;
 use crate::hub::KubeClient;
-use crate::services::deployments::DeploymentsServiceImpl;
+use crate::services::deployments::{DeploymentsServiceImpl, OnHub};
 use crate::store::{
     now_ms, ApplyState, ClusterRecord, ClusterState, ClusterStore, DeploymentRecord, DeploymentStore, PolicyRecord,
     PolicyStore, Store, StoreError,
@@ -26,10 +26,11 @@ use app::models::user::SessionUser;
 use app::services::PoliciesService;
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
 use kube::ResourceExt;
 use serde::de::DeserializeOwned;
 use serde_json::json;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 /// A cluster as policies see it. Without `health` (rendering) every cluster counts as ready with
@@ -221,9 +222,11 @@ impl PoliciesServiceImpl {
             profiles.extend(self.sync_hub_failover(&book).await?);
             let pps = self.hub.list::<PropagationPolicy>(Some(SERVING_NS), Some(&selector)).await?;
             let deps = self.hub.list::<Deployment>(Some(SERVING_NS), Some(&selector)).await?;
-            Ok::<_, AppError>((profiles, pps, deps))
+            let svcs = self.hub.list::<Service>(Some(SERVING_NS), Some(&selector)).await?;
+            let pvcs = self.hub.list::<PersistentVolumeClaim>(Some(SERVING_NS), Some(&selector)).await?;
+            Ok::<_, AppError>((profiles, pps, deps, svcs, pvcs))
         };
-        let (pps, deps) = match read.await {
+        let (pps, deps, svcs, pvcs) = match read.await {
             Err(e) => {
                 let why = format!("hub unreachable: {e}");
                 for r in &book.records {
@@ -231,11 +234,13 @@ impl PoliciesServiceImpl {
                 }
                 return self.record(&book, &rows, outcome).await;
             }
-            Ok((per_profile, pps, deps)) => {
+            Ok((per_profile, pps, deps, svcs, pvcs)) => {
                 outcome.extend(per_profile);
                 let pps: BTreeMap<String, PropagationPolicy> = pps.into_iter().map(|p| (p.name_any(), p)).collect();
                 let deps: BTreeMap<String, Deployment> = deps.into_iter().map(|d| (d.name_any(), d)).collect();
-                (pps, deps)
+                let svcs: BTreeMap<String, Service> = svcs.into_iter().map(|d| (d.name_any(), d)).collect();
+                let pvcs: BTreeSet<String> = pvcs.into_iter().map(|p| p.name_any()).collect();
+                (pps, deps, svcs, pvcs)
             }
         };
         for r in rows.iter().filter(|r| matches!(r.state, ApplyState::Applied | ApplyState::Failed)) {
@@ -243,7 +248,14 @@ impl PoliciesServiceImpl {
                 // The hub refused it: its policies are not in effect for it.
                 Err(AppError::new(ErrorCode::Invalid, r.state_message.clone()))
             } else {
-                self.deployments.converge(r, &book, pps.get(&r.name), deps.get(&r.name)).await
+                let cache = cache_name(r.spec.runtime, &r.spec.model);
+                let on_hub = OnHub {
+                    policy: pps.get(&r.name),
+                    deployment: deps.get(&r.name),
+                    service: svcs.get(&r.name),
+                    cache: pvcs.contains(&cache) && pps.contains_key(&cache),
+                };
+                self.deployments.converge(r, &book, on_hub).await
             };
             let mut note = |kind: PolicyKind, name: &str| {
                 if name.is_empty() {
@@ -269,51 +281,57 @@ impl PoliciesServiceImpl {
 
     /// What enabled failover policies need of the hub: the ClusterTaintPolicy that taints a
     /// NotReady cluster NoExecute (installed when missing; a hub whose webhook refuses it says
-    /// so), and a taint controller that acts on it (a cluster NotReady for 30 s without the taint
-    /// shows the hub runs without its `Failover` gate).
+    /// so), and a taint controller that acts on it.
     async fn sync_hub_failover(&self, book: &Book) -> Result<Outcome, AppError> {
         let enabled: Vec<&FailoverPolicy> = book.failovers.iter().filter(|f| f.enabled).collect();
         let mut out = Outcome::new();
         if enabled.is_empty() {
             return Ok(out);
         }
-        let taint_policies = self.hub.list::<ClusterTaintPolicy>(None, None).await?;
-        let mut problem = None;
-        if !moves_not_ready(&taint_policies) {
-            match self.hub.apply(&taint_policy()).await {
-                Ok(_) => tracing::info!(policy = TAINT_POLICY, "installed the hub's NotReady NoExecute taint policy"),
-                Err(e) => {
-                    problem = Some(format!(
-                        "the hub does not move workloads off a NotReady cluster: it refused ClusterTaintPolicy {TAINT_POLICY} ({e}); see docs/install.md"
-                    ))
-                }
-            }
-        }
-        if problem.is_none() {
-            let now = jiff::Timestamp::now();
-            for c in self.hub.list::<Cluster>(None, None).await? {
-                let since = c.status.as_ref().and_then(|s| {
-                    s.conditions
-                        .iter()
-                        .find(|x| x.type_ == "Ready" && x.status == "False")
-                        .map(|x| x.last_transition_time.0)
-                });
-                let tainted = c.spec.taints.iter().any(|t| t.key == NOT_READY_TAINT && t.effect == "NoExecute");
-                if since.is_some_and(|t| now.as_second() - t.as_second() > 30) && !tainted {
-                    problem = Some(format!(
-                        "cluster {} is NotReady but the hub has not tainted it NoExecute, so its workloads are not moved: run karmada-controller-manager with --feature-gates=Failover=true --enable-no-execute-taint-eviction=true (docs/install.md)",
-                        c.name_any()
-                    ));
-                    break;
-                }
-            }
-        }
-        if let Some(p) = problem {
+        if let Some(p) = self.hub_failover_problem(true).await? {
             for f in enabled {
                 out.insert((PolicyKind::Failover, f.name.clone()), Check::Failed(p.clone()));
             }
         }
         Ok(out)
+    }
+
+    /// Why the hub would not move workloads off a NotReady cluster: no ClusterTaintPolicy adds
+    /// the NoExecute taint (with `install`, H-MAS tries to add one; the refusal is the reason),
+    /// or a cluster has been NotReady for 30 s without the taint (the controller manager runs
+    /// without its `Failover` gate).
+    async fn hub_failover_problem(&self, install: bool) -> Result<Option<String>, AppError> {
+        let taint_policies = self.hub.list::<ClusterTaintPolicy>(None, None).await?;
+        if !moves_not_ready(&taint_policies) {
+            if !install {
+                return Ok(Some(format!("the hub has no ClusterTaintPolicy that taints a NotReady cluster NoExecute ({TAINT_POLICY} is installed with the first enabled failover policy)")));
+            }
+            match self.hub.apply(&taint_policy()).await {
+                Ok(_) => tracing::info!(policy = TAINT_POLICY, "installed the hub's NotReady NoExecute taint policy"),
+                Err(e) => {
+                    return Ok(Some(format!(
+                        "the hub does not move workloads off a NotReady cluster: it refused ClusterTaintPolicy {TAINT_POLICY} ({e}); see docs/install.md"
+                    )))
+                }
+            }
+        }
+        let now = jiff::Timestamp::now();
+        for c in self.hub.list::<Cluster>(None, None).await? {
+            let since = c.status.as_ref().and_then(|s| {
+                s.conditions
+                    .iter()
+                    .find(|x| x.type_ == "Ready" && x.status == "False")
+                    .map(|x| x.last_transition_time.0)
+            });
+            let tainted = c.spec.taints.iter().any(|t| t.key == NOT_READY_TAINT && t.effect == "NoExecute");
+            if since.is_some_and(|t| now.as_second() - t.as_second() > 30) && !tainted {
+                return Ok(Some(format!(
+                    "cluster {} is NotReady but the hub has not tainted it NoExecute, so its workloads are not moved: run karmada-controller-manager with --feature-gates=Failover=true --enable-no-execute-taint-eviction=true (docs/install.md)",
+                    c.name_any()
+                )));
+            }
+        }
+        Ok(None)
     }
 
     /// One OverridePolicy per profile; others that H-MAS made go.
@@ -440,6 +458,7 @@ impl PoliciesServiceImpl {
     async fn drill_view(&self, cluster: &str, available: bool, down: bool) -> Result<DrillStatus, AppError> {
         let rows = self.store.list_deployments().await?;
         let book = Book::load(&self.store, None).await?;
+        let stuck = if down { self.hub_failover_problem(false).await.unwrap_or(None) } else { None };
         let now = now_ms();
         let mut drills = self.drills.lock().unwrap_or_else(|e| e.into_inner());
         let drill = drills.get_mut(cluster);
@@ -471,7 +490,7 @@ impl PoliciesServiceImpl {
         if let Some(d) = drill {
             d.recovered = recovered;
         }
-        Ok(DrillStatus { cluster: cluster.to_string(), available, down, since, now, affected })
+        Ok(DrillStatus { cluster: cluster.to_string(), available, down, since, now, affected, stuck })
     }
 }
 
