@@ -132,6 +132,7 @@ fn cluster(name: &str, zone: ZoneClass, gpus: i64, product: &str, ready: bool) -
         gpus_free: gpus,
         nvlink: zone == ZoneClass::A,
         mig: zone == ZoneClass::A,
+        nodes: vec![],
     }
 }
 

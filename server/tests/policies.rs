@@ -441,3 +441,30 @@ async fn with_karmadactl_init_defaults_failover_says_why_nothing_moves() {
     let c: server::hub::karmada::Cluster = hub.get(None, &landing).await.unwrap().unwrap();
     assert!(c.spec.taints.iter().all(|t| t.effect == "NoSchedule"), "{:?}", c.spec.taints);
 }
+
+#[tokio::test]
+async fn the_preview_fits_gpus_by_the_profiles_type_node_by_node() {
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-hpc", "a").await;
+    for (name, kind) in [("a100-4", "A100"), ("h100-4", "H100")] {
+        let profile = json!({"name": name, "zone": "a", "gpus": 4, "gpu_type": kind});
+        let (s, v) = call(&admin, &h, "/api/policies/profile/save", json!({"profile": profile, "create": true})).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    // gpu-hpc: one A100 node with 4 GPUs, two H100 nodes with 8 each. One replica fills the A100s.
+    let spec = |profile: &str| {
+        json!({"model": "llama3.2:1b", "runtime": "ollama", "replicas": 1, "gpus_per_replica": 4,
+               "clusters": ["gpu-hpc"], "profile": profile})
+    };
+    let (s, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": spec("a100-4")})).await;
+    assert_eq!(s, 200, "{v}");
+    wait_for(&admin, &h, v["name"].as_str().unwrap(), 60, running).await;
+    let reasons = |plan: &Value| plan["candidates"][0]["reasons"].to_string();
+    // 16 GPUs are free, none of them an A100: the next A100 replica does not fit, as the member's
+    // scheduler would say.
+    let (_, plan) = call(&admin, &h, "/api/deployments/preview", json!({"spec": spec("a100-4")})).await;
+    assert!(reasons(&plan).contains("room for 0 replica(s) of 4 A100 GPUs"), "{plan}");
+    let (_, plan) = call(&admin, &h, "/api/deployments/preview", json!({"spec": spec("h100-4")})).await;
+    assert!(reasons(&plan).contains("room for 4 replica(s) of 4 H100 GPUs"), "{plan}");
+}

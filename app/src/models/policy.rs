@@ -974,6 +974,44 @@ pub struct ClusterFacts {
     pub gpus_free: i64,
     pub nvlink: bool,
     pub mig: bool,
+    /// Per node with GPUs: what the member's scheduler fits a replica on. Empty when unknown.
+    #[serde(default)]
+    pub nodes: Vec<NodeGpus>,
+}
+
+/// One node's GPUs.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NodeGpus {
+    pub product: String,
+    pub gpus: i64,
+    pub free: i64,
+}
+
+/// Whether a GPU product is the type a profile asks for ("" asks for any).
+pub fn is_gpu_type(product: &str, wanted: &str) -> bool {
+    wanted.is_empty() || product.to_ascii_lowercase().contains(&wanted.to_ascii_lowercase())
+}
+
+impl ClusterFacts {
+    /// Replicas of `gpus` GPUs of `gpu_type` the cluster holds now: node by node, as the member's
+    /// scheduler places them (a replica never spans nodes), where the nodes are known.
+    pub fn room(&self, gpus: u32, gpu_type: &str) -> i64 {
+        if gpus == 0 {
+            return 100;
+        }
+        if self.nodes.is_empty() {
+            return self.gpus_free.max(0) / gpus as i64;
+        }
+        self.nodes.iter().filter(|n| is_gpu_type(&n.product, gpu_type)).map(|n| n.free.max(0) / gpus as i64).sum()
+    }
+
+    /// The most GPUs of `gpu_type` one node has.
+    pub fn largest_node(&self, gpu_type: &str) -> i64 {
+        if self.nodes.is_empty() {
+            return self.max_gpus_per_node;
+        }
+        self.nodes.iter().filter(|n| is_gpu_type(&n.product, gpu_type)).map(|n| n.gpus).max().unwrap_or(0)
+    }
 }
 
 /// Every GPU product the clusters report, once each, sorted.
@@ -1034,14 +1072,6 @@ impl PlacementPlan {
     /// Clusters with replicas expected, with how many.
     pub fn landing(&self) -> Vec<(String, i64)> {
         self.candidates.iter().filter(|c| c.replicas > 0).map(|c| (c.cluster.clone(), c.replicas)).collect()
-    }
-}
-
-fn room(c: &ClusterFacts, gpus: u32) -> i64 {
-    if gpus == 0 {
-        100
-    } else {
-        c.gpus_free.max(0) / gpus as i64
     }
 }
 
@@ -1165,8 +1195,11 @@ pub fn plan_placement(
             }
         }
         let gpus = spec.gpus_per_replica as i64;
-        if gpus > 0 && c.max_gpus_per_node < gpus {
-            let why = format!("largest node has {} GPUs; a replica needs {gpus}", c.max_gpus_per_node);
+        let largest = c.largest_node(gpu_type);
+        let has_type = gpu_type.is_empty() || c.gpu_products.iter().any(|p| is_gpu_type(p, gpu_type));
+        if gpus > 0 && has_type && largest < gpus {
+            let kind = if gpu_type.is_empty() { String::new() } else { format!(" {gpu_type}") };
+            let why = format!("largest node has {largest}{kind} GPUs; a replica needs {gpus}");
             if strategy.is_some() {
                 no(why, &mut reasons);
             } else {
@@ -1174,11 +1207,8 @@ pub fn plan_placement(
                 reasons.push(format!("{why}: replicas will stay Pending"));
             }
         }
-        if gpus > 0 && !gpu_type.is_empty() {
-            let want = gpu_type.to_ascii_lowercase();
-            if !c.gpu_products.iter().any(|p| p.to_ascii_lowercase().contains(&want)) {
-                no(format!("no {gpu_type} GPUs"), &mut reasons);
-            }
+        if gpus > 0 && !has_type {
+            no(format!("no {gpu_type} GPUs"), &mut reasons);
         }
         if let Some(p) = profile {
             if p.nvlink && !c.nvlink {
@@ -1190,7 +1220,11 @@ pub fn plan_placement(
         }
         if ok {
             if gpus > 0 {
-                reasons.push(format!("GPU fit: {} free, up to {} per node", c.gpus_free, c.max_gpus_per_node));
+                let room = c.room(spec.gpus_per_replica, gpu_type);
+                reasons.push(format!(
+                    "GPU fit: room for {room} replica(s) of {gpus}{} GPUs on its nodes, up to {largest} per node",
+                    if gpu_type.is_empty() { String::new() } else { format!(" {gpu_type}") }
+                ));
             }
             if !c.ready {
                 reasons.push("not ready now: used once it recovers or by failover".into());
@@ -1204,7 +1238,7 @@ pub fn plan_placement(
         let (ca, cb) = (&clusters[*a], &clusters[*b]);
         cb.ready
             .cmp(&ca.ready)
-            .then(room(cb, spec.gpus_per_replica).cmp(&room(ca, spec.gpus_per_replica)))
+            .then(cb.room(spec.gpus_per_replica, gpu_type).cmp(&ca.room(spec.gpus_per_replica, gpu_type)))
             .then(ca.name.cmp(&cb.name))
     });
     plan.clusters = order.iter().map(|i| clusters[*i].name.clone()).collect();
@@ -1212,7 +1246,7 @@ pub fn plan_placement(
     if let Some(max) = strategy.map(|s| s.max_clusters).filter(|m| *m > 0) {
         ready.truncate(max as usize);
     }
-    let rooms: Vec<i64> = ready.iter().map(|i| room(&clusters[*i], spec.gpus_per_replica)).collect();
+    let rooms: Vec<i64> = ready.iter().map(|i| clusters[*i].room(spec.gpus_per_replica, gpu_type)).collect();
     for (i, n) in ready.iter().zip(divide(plan.replica_mode, spec.replicas as i64, &rooms)) {
         plan.candidates[*i].replicas = n;
     }
@@ -1374,6 +1408,7 @@ mod tests {
             gpus_free: gpus,
             nvlink: zone == ZoneClass::A,
             mig: false,
+            nodes: vec![],
         }
     }
 
@@ -1554,6 +1589,34 @@ mod tests {
         let p = plan_placement(&spec("org/Some-34B-Chat", RuntimeKind::Vllm, 1), Some(auto), None, &clusters);
         assert_eq!(p.model_size_gb, 68.0);
         assert_eq!(p.zone, Some(ZoneClass::A));
+    }
+
+    #[test]
+    fn gpus_fit_by_type_node_by_node() {
+        // Four T4s free, but the A100 node is full: no A100 replica fits, though 4 GPUs are free.
+        let mut mixed = facts("mixed", ZoneClass::B, 8, "NVIDIA-A100-SXM4-80GB");
+        mixed.gpu_products.push("Tesla-T4".into());
+        mixed.gpus_free = 4;
+        mixed.nodes = vec![
+            NodeGpus { product: "NVIDIA-A100-SXM4-80GB".into(), gpus: 8, free: 0 },
+            NodeGpus { product: "Tesla-T4".into(), gpus: 2, free: 2 },
+            NodeGpus { product: "Tesla-T4".into(), gpus: 2, free: 2 },
+        ];
+        assert_eq!(mixed.room(1, "A100"), 0);
+        assert_eq!(mixed.room(1, "T4"), 4);
+        // Two free GPUs on each of two nodes hold no 4-GPU replica.
+        assert_eq!(mixed.room(4, "T4"), 0);
+        assert_eq!(mixed.largest_node("T4"), 2);
+        let a100 = ResourceProfile { name: "a".into(), gpu_type: "A100".into(), gpus: 1, ..Default::default() };
+        let mut s = spec("llama3.2:1b", RuntimeKind::Ollama, 1);
+        s.clusters = vec!["mixed".into()];
+        let p = plan_placement(&s, None, Some(&a100), std::slice::from_ref(&mixed));
+        let c = &p.candidates[0];
+        assert!(c.reasons.iter().any(|r| r.contains("room for 0 replica(s) of 1 A100 GPUs")), "{c:?}");
+        let t4 = ResourceProfile { gpu_type: "T4".into(), ..a100 };
+        s.gpus_per_replica = 4;
+        let p = plan_placement(&s, None, Some(&t4), &[mixed]);
+        assert!(p.candidates[0].reasons.iter().any(|r| r.contains("largest node has 2 T4 GPUs")), "{p:?}");
     }
 
     #[test]

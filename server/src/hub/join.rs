@@ -178,6 +178,32 @@ pub async fn unregister_from_hub(hub: &KubeClient, name: &str, wait: Duration) -
     Ok(gone)
 }
 
+/// GPUs the pods on each node ask for, by node name: what the member's scheduler counts as taken.
+pub async fn gpus_in_use(member: &KubeClient) -> Result<BTreeMap<String, i64>, HubError> {
+    let pods: Vec<k8s_openapi::api::core::v1::Pod> = member.list(None, None).await?;
+    let mut out: BTreeMap<String, i64> = BTreeMap::new();
+    for p in pods {
+        let (Some(spec), phase) = (p.spec, p.status.and_then(|s| s.phase)) else { continue };
+        if matches!(phase.as_deref(), Some("Succeeded" | "Failed")) {
+            continue;
+        }
+        let Some(node) = spec.node_name else { continue };
+        let gpus: i64 = spec
+            .containers
+            .iter()
+            .filter_map(|c| {
+                let r = c.resources.as_ref()?;
+                let q = r.requests.as_ref().and_then(|m| m.get(GPU)).or_else(|| r.limits.as_ref()?.get(GPU))?;
+                q.0.parse::<i64>().ok()
+            })
+            .sum();
+        *out.entry(node).or_default() += gpus;
+    }
+    Ok(out)
+}
+
+const GPU: &str = "nvidia.com/gpu";
+
 /// What of H-MAS's workloads is still on a member: the serving namespace and the hub's copies in
 /// it. Empty when nothing is left (or the member cannot be read, said as such).
 pub async fn member_leftovers(member: &KubeClient) -> Vec<String> {

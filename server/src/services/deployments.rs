@@ -8,7 +8,7 @@ use crate::hub::policy::{self, holds};
 use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput, SERVING_NS};
 use crate::hub::KubeClient;
 use crate::services::members::{Members, LIVE_READ};
-use crate::services::policies::{Book, Resolved};
+use crate::services::policies::{read_live, Book, Resolved};
 use crate::store::{
     now_ms, ApplyState, CacheRecord, ClusterState, ClusterStore, DeploymentRecord, DeploymentStore, Store,
 };
@@ -134,6 +134,10 @@ impl DeploymentsServiceImpl {
         Self { store, hub, members, locks: Default::default(), observed: Arc::new(Mutex::new((now_ms(), None))) }
     }
 
+    pub fn members(&self) -> &Members {
+        &self.members
+    }
+
     fn lock_for(&self, name: &str) -> Arc<tokio::sync::Mutex<()>> {
         self.locks.lock().unwrap_or_else(|e| e.into_inner()).entry(name.to_string()).or_default().clone()
     }
@@ -238,7 +242,9 @@ impl DeploymentsServiceImpl {
     /// Renders and applies the row's objects; the cache record grows to cover new clusters.
     async fn apply(&self, r: &DeploymentRecord) -> Result<(), AppError> {
         let spec = &r.spec;
-        let book = Book::load(&self.store, None).await?;
+        // Divided as the preview divides it: on what the clusters have free now.
+        let live = read_live(&self.hub, Some(&self.members)).await;
+        let book = Book::load(&self.store, live.as_ref()).await?;
         let resolved = book.resolve(spec)?;
         let mut cache_clusters = Vec::new();
         if spec.cache.enabled {

@@ -1,7 +1,7 @@
 //! Policies: stored in the database, resolved into each deployment's placement, and kept in step
 //! with the hub by a reconciler that applies what the database says, removes what it no longer
 //! says, heals hand-made drift and records a sync status per policy. Also the failover drill.
-use crate::hub::join::{cluster_labels, MANAGED_BY_LABEL};
+use crate::hub::join::{self, cluster_labels, MANAGED_BY_LABEL};
 use crate::hub::karmada::{Cluster, ClusterTaintPolicy, OverridePolicy, PropagationPolicy};
 use crate::hub::policy::{
     holds, moves_not_ready, override_policy, profile_object_name, taint_policy, NOT_READY_TAINT, PROFILE_LABEL,
@@ -11,6 +11,7 @@ use crate::hub::render::{cache_name, serving_namespace, ROLE_LABEL, SERVING_NS};
 use crate::hub::status::cluster_health;
 use crate::hub::KubeClient;
 use crate::services::deployments::{DeploymentsServiceImpl, OnHub};
+use crate::services::members::{Members, LIVE_READ};
 use crate::store::{
     now_ms, ApplyState, ClusterRecord, ClusterState, ClusterStore, DeploymentRecord, DeploymentStore, PolicyRecord,
     PolicyStore, Store, StoreError,
@@ -19,7 +20,7 @@ use app::error::{AppError, ErrorCode};
 use app::models::cluster::ClusterHealth;
 use app::models::deployment::DeploySpec;
 use app::models::policy::{
-    default_set, gpu_products, plan_placement, ClusterFacts, DrillDeployment, DrillStatus, FailoverPolicy,
+    default_set, gpu_products, plan_placement, ClusterFacts, DrillDeployment, DrillStatus, FailoverPolicy, NodeGpus,
     PlacementPlan, PlacementStrategy, Policies, PolicyKind, PolicyView, ResourceProfile, SyncState, SyncStatus,
 };
 use app::models::user::SessionUser;
@@ -33,14 +34,65 @@ use serde_json::json;
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
-/// A cluster as policies see it. Without `health` (rendering) every cluster counts as ready with
-/// all its GPUs free, so what is applied never depends on a moment's load.
-pub fn facts(r: &ClusterRecord, health: Option<&ClusterHealth>) -> ClusterFacts {
+/// What decisions read live: the hub's view of each cluster and, where the members answered, the
+/// GPUs in use on each of their nodes.
+#[derive(Default)]
+pub struct Live {
+    pub health: BTreeMap<String, ClusterHealth>,
+    pub gpus_used: BTreeMap<String, BTreeMap<String, i64>>,
+}
+
+/// The hub's cluster status, and with `members` each member's GPU use per node (members that do
+/// not answer within a few seconds are left out: their clusters are judged by the hub's totals).
+/// `None`: the hub cannot be read.
+pub async fn read_live(hub: &KubeClient, members: Option<&Members>) -> Option<Live> {
+    let clusters = hub.list::<Cluster>(None, None).await.ok()?;
+    let health = clusters.iter().map(|c| (c.name_any(), cluster_health(c))).collect();
+    let mut gpus_used = BTreeMap::new();
+    if let Some(clients) = match members {
+        Some(m) => m.all().await.ok(),
+        None => None,
+    } {
+        let reads = clients.into_iter().filter_map(|(name, c)| c.ok().map(|c| (name, c))).map(|(name, c)| async move {
+            let used = tokio::time::timeout(LIVE_READ, join::gpus_in_use(&c)).await.ok().and_then(|r| r.ok());
+            (name, used)
+        });
+        for (name, used) in futures::future::join_all(reads).await {
+            if let Some(u) = used {
+                gpus_used.insert(name, u);
+            }
+        }
+    }
+    Some(Live { health, gpus_used })
+}
+
+/// A cluster as policies see it. Without `live` (rendering) every cluster counts as ready with
+/// all its GPUs free.
+pub fn facts(r: &ClusterRecord, live: Option<&Live>) -> ClusterFacts {
+    let health = live.and_then(|l| l.health.get(&r.name));
     let total: i64 = r.nodes.iter().map(|n| n.gpus).sum();
     let mut products: Vec<String> =
         r.nodes.iter().filter(|n| n.gpus > 0 && !n.gpu_product.is_empty()).map(|n| n.gpu_product.clone()).collect();
     products.sort();
     products.dedup();
+    // Node by node where known: all free when rendering, as the member says when it answered.
+    let used = match live {
+        None => Some(BTreeMap::new()),
+        Some(l) => l.gpus_used.get(&r.name).cloned(),
+    };
+    let nodes = used
+        .map(|used| {
+            r.nodes
+                .iter()
+                .filter(|n| n.gpus > 0)
+                .map(|n| NodeGpus {
+                    product: n.gpu_product.clone(),
+                    gpus: n.gpus,
+                    free: (n.gpus - used.get(&n.name).copied().unwrap_or(0)).max(0),
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     ClusterFacts {
         name: r.name.clone(),
         labels: cluster_labels(r.zone_class, &r.region, &r.zone),
@@ -51,6 +103,7 @@ pub fn facts(r: &ClusterRecord, health: Option<&ClusterHealth>) -> ClusterFacts 
         gpus_free: health.map(|h| (h.gpus_allocatable - h.gpus_allocated).max(0)).unwrap_or(total),
         nvlink: r.nodes.iter().any(|n| n.nvlink),
         mig: r.nodes.iter().any(|n| n.mig_capable),
+        nodes,
     }
 }
 
@@ -75,7 +128,7 @@ pub struct Resolved<'a> {
 }
 
 impl Book {
-    pub async fn load(store: &Store, health: Option<&BTreeMap<String, ClusterHealth>>) -> Result<Book, AppError> {
+    pub async fn load(store: &Store, live: Option<&Live>) -> Result<Book, AppError> {
         let records = store.list_policies().await?;
         let mut book =
             Book { records: vec![], strategies: vec![], profiles: vec![], failovers: vec![], clusters: vec![] };
@@ -92,7 +145,7 @@ impl Book {
             .await?
             .iter()
             .filter(|c| c.state == ClusterState::Registered)
-            .map(|c| facts(c, health.and_then(|h| h.get(&c.name))))
+            .map(|c| facts(c, live))
             .collect();
         Ok(book)
     }
@@ -202,17 +255,14 @@ impl PoliciesServiceImpl {
         Self { store, hub, deployments, pass: Default::default(), drills: Default::default() }
     }
 
-    async fn health(&self) -> Option<BTreeMap<String, ClusterHealth>> {
-        let clusters = self.hub.list::<Cluster>(None, None).await.ok()?;
-        Some(clusters.iter().map(|c| (c.name_any(), cluster_health(c))).collect())
-    }
-
     /// Applies what the database says about policies to the hub, removes what it no longer
     /// says, puts back deployments' objects that were changed by hand or lost, and records each
     /// policy's sync status.
     pub async fn reconcile(&self) -> Result<(), AppError> {
         let _g = self.pass.lock().await;
-        let book = Book::load(&self.store, None).await?;
+        // A division made again (a strategy changed) goes by what the hub says is ready and free.
+        let live = read_live(&self.hub, None).await;
+        let book = Book::load(&self.store, live.as_ref()).await?;
         let rows = self.store.list_deployments().await?;
         let mut outcome: Outcome = BTreeMap::new();
         // One read of each kind for the whole pass, not one per deployment.
@@ -497,8 +547,8 @@ impl PoliciesServiceImpl {
 #[async_trait]
 impl PoliciesService for PoliciesServiceImpl {
     async fn list(&self) -> Result<Policies, AppError> {
-        let health = self.health().await;
-        let book = Book::load(&self.store, health.as_ref()).await?;
+        let live = read_live(&self.hub, None).await;
+        let book = Book::load(&self.store, live.as_ref()).await?;
         let rows = self.store.list_deployments().await?;
         let view = |kind: PolicyKind, name: &str| {
             let r = book.records.iter().find(|r| r.kind == kind && r.name == name).expect("loaded together");
@@ -603,8 +653,8 @@ impl PoliciesService for PoliciesServiceImpl {
     }
 
     async fn preview(&self, mut spec: DeploySpec) -> Result<PlacementPlan, AppError> {
-        let health = self.health().await;
-        let book = Book::load(&self.store, health.as_ref()).await?;
+        let live = read_live(&self.hub, Some(self.deployments.members())).await;
+        let book = Book::load(&self.store, live.as_ref()).await?;
         if spec.strategy.is_empty() && spec.clusters.is_empty() {
             spec.strategy = book.default_strategy().map(|s| s.name.clone()).unwrap_or_default();
         }

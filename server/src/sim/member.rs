@@ -464,11 +464,26 @@ impl Member {
                 .and_then(Value::as_object)
                 .map(|m| m.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
                 .unwrap_or_default();
+            // Required node affinity: any one term, each term's expressions all.
+            let terms: Vec<Selector> = p
+                .pointer("/spec/affinity/nodeAffinity/requiredDuringSchedulingIgnoredDuringExecution/nodeSelectorTerms")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(|t| {
+                    Selector::from_json(
+                        &json!({"matchExpressions": t.get("matchExpressions").cloned().unwrap_or(json!([]))}),
+                    )
+                    .ok()
+                })
+                .collect();
             let mut reasons: BTreeMap<String, usize> = BTreeMap::new();
             let mut best: Option<(&Value, i128)> = None;
             for n in &nodes {
                 let labels = labels_of(n);
-                if !selector.iter().all(|(k, v)| labels.get(k) == Some(v)) {
+                if !selector.iter().all(|(k, v)| labels.get(k) == Some(v))
+                    || (!terms.is_empty() && !terms.iter().any(|t| t.matches(&labels)))
+                {
                     *reasons.entry("node(s) didn't match Pod's node affinity/selector".into()).or_default() += 1;
                     continue;
                 }
