@@ -337,3 +337,37 @@ async fn preload_fills_the_cache_before_replicas_start() {
         "the Job is done with"
     );
 }
+
+#[tokio::test]
+async fn runtimes_fail_as_real_ones_do_and_say_why() {
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+    // A flag vLLM does not take: the server exits, the kubelet backs off and starts it again.
+    let mut bad_flag = spec("Qwen/Qwen2.5-1.5B-Instruct", "vllm", 1, &["gpu-general"]);
+    bad_flag["extra_args"] = json!(["--no-such-flag"]);
+    // A model the Ollama library does not have: the pull fails and the start script gives up.
+    let missing = spec("no-such-model:1b", "ollama", 0, &["gpu-general"]);
+    let mut names = Vec::new();
+    for s in [bad_flag, missing] {
+        let (code, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": s})).await;
+        assert_eq!(code, 200, "{v}");
+        names.push(v["name"].as_str().unwrap().to_string());
+    }
+    let restarted =
+        |d: &Value| d["replicas"].as_array().is_some_and(|r| r.iter().any(|r| r["restarts"].as_i64() >= Some(2)));
+    let (d, _) = wait_for(&admin, &h, &names[0], 60, |d| d["deployment"]["phase"] == "failed" && restarted(d)).await;
+    let message = d["deployment"]["message"].as_str().unwrap();
+    assert!(message.starts_with("crash-looping (restarted"), "{message}");
+    assert!(message.ends_with("exit code 2): vllm: error: unrecognized arguments: --no-such-flag"), "{message}");
+    assert!(event_reasons(&d, "").iter().any(|r| r == "BackOff"), "{d}");
+    let (d, _) = wait_for(&admin, &h, &names[1], 60, |d| d["deployment"]["phase"] == "failed").await;
+    let message = d["deployment"]["message"].as_str().unwrap();
+    assert!(message.ends_with("exit code 1): Error: pull model manifest: file does not exist"), "{message}");
+    // On the member: CrashLoopBackOff with the restarts counted, as kubectl shows it.
+    let m = member(&h, "gpu-general").await;
+    let pods: Vec<Pod> = m.list(Some(NS), Some(&format!("hmas.io/deployment={}", names[1]))).await.unwrap();
+    let cs = &pods[0].status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
+    assert_eq!(cs.state.as_ref().unwrap().waiting.as_ref().unwrap().reason.as_deref(), Some("CrashLoopBackOff"));
+    assert!(cs.restart_count >= 1);
+}

@@ -164,8 +164,22 @@ pub fn replica(cluster: &str, p: &Pod) -> ReplicaView {
         (DeploymentPhase::Running, String::new())
     } else if let Some(c) = unscheduled {
         (DeploymentPhase::Pending, c.message.clone().unwrap_or_default())
+    } else if let Some(w) = waiting.filter(|w| w.reason.as_deref() == Some("CrashLoopBackOff")) {
+        // What the server said before it exited is worth more than the back-off's wording.
+        let last = first.and_then(|c| c.last_state.as_ref()).and_then(|s| s.terminated.as_ref());
+        let restarts = first.map(|c| c.restart_count).unwrap_or(0);
+        let said = last.and_then(|t| t.message.as_deref()).map(str::trim).filter(|m| !m.is_empty());
+        let code = last.map(|t| format!(", exit code {}", t.exit_code)).unwrap_or_default();
+        let head = format!("crash-looping (restarted {restarts}×{code})");
+        (
+            DeploymentPhase::Failed,
+            match said {
+                Some(m) => format!("{head}: {}", m.lines().last().unwrap_or(m)),
+                None => format!("{head}: {}", w.message.clone().unwrap_or_default()),
+            },
+        )
     } else if let Some(w) = waiting.filter(|w| w.reason.as_deref() != Some("ContainerCreating")) {
-        // CrashLoopBackOff, ImagePullBackOff, ErrImagePull, CreateContainerConfigError …
+        // ImagePullBackOff, ErrImagePull, CreateContainerConfigError …
         let why = w.reason.clone().unwrap_or_default();
         (
             DeploymentPhase::Failed,

@@ -408,6 +408,9 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
         readiness_probe: Some(readiness),
         liveness_probe: Some(liveness),
         security_context: container_security.clone(),
+        // A server that dies says why in its last log lines: the kubelet keeps them in the
+        // container's status, where H-MAS reads them without fetching logs.
+        termination_message_policy: Some("FallbackToLogsOnError".into()),
         ..Default::default()
     };
     let mut deployment_labels = server_labels.clone();
@@ -495,6 +498,7 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
                                 env: Some(env),
                                 volume_mounts: Some(job_mounts),
                                 security_context: container_security,
+                                termination_message_policy: Some("FallbackToLogsOnError".into()),
                                 resources: Some(ResourceRequirements {
                                     requests: Some(BTreeMap::from([
                                         ("cpu".to_string(), quantity("1")),

@@ -5,6 +5,7 @@
 use super::cluster::Cluster;
 use super::config::SimConfig;
 use super::quantity::{format as fmt_qty, parse_milli};
+use super::registry;
 use super::resources::ResourceType;
 use super::runtime::{self, NodePortServer};
 use super::selectors::{labels_of, Selector};
@@ -30,6 +31,10 @@ enum Stage {
     Loading,
     Ready,
     Done,
+    /// The container exited; the kubelet waits out its back-off before starting it again.
+    BackOff,
+    /// Running and never to serve (a server whose model pull failed and that did not exit).
+    Stalled,
 }
 
 struct PodRun {
@@ -38,6 +43,7 @@ struct PodRun {
     workload: Workload,
     node: String,
     last_progress: i64,
+    restarts: i32,
 }
 
 #[derive(Default)]
@@ -601,6 +607,7 @@ impl Member {
                         workload: wl,
                         node: node.clone(),
                         last_progress: -1,
+                        restarts: 0,
                     },
                 );
                 let _ = store.mutate(rt("Pod"), &key.0, &key.1, true, |o| {
@@ -658,6 +665,21 @@ impl Member {
                 Stage::Loading if elapsed >= Duration::from_secs_f64(self.cfg.model_load_seconds * scale) => {
                     self.advance(&p, &key)
                 }
+                Stage::BackOff if elapsed >= self.back_off(&key) => {
+                    // Started again, from the image already on the node.
+                    let cname = p.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or("main");
+                    self.event(
+                        &p,
+                        "Normal",
+                        "Pulled",
+                        &format!("Container image \"{}\" already present on machine", wl.image),
+                    );
+                    self.event(&p, "Normal", "Started", &format!("Started container {cname}"));
+                    if let Some(r) = self.st().pods.get_mut(&key) {
+                        r.stage = Stage::PullingImage;
+                    }
+                    self.advance(&p, &key);
+                }
                 _ => {}
             }
         }
@@ -667,6 +689,55 @@ impl Member {
         let _ = self.cluster.store.mutate(rt("Pod"), &key.0, &key.1, false, |o| {
             o["metadata"]["annotations"][PROGRESS_ANNOTATION] = json!(pct.to_string());
         });
+    }
+
+    /// How long the kubelet waits before starting a crashed container again: 10 s, doubling per
+    /// restart up to 5 min (scaled).
+    fn back_off(&self, key: &(String, String)) -> Duration {
+        let restarts = self.st().pods.get(key).map(|r| r.restarts).unwrap_or(1).clamp(1, 6);
+        let secs = (10.0 * 2f64.powi(restarts - 1)).min(300.0);
+        Duration::from_secs_f64(secs * self.cfg.time_scale)
+    }
+
+    /// The container printed `line` and exited with `code`: the kubelet records it (with the log's
+    /// tail as the termination message under `FallbackToLogsOnError`) and backs off.
+    fn crash(&self, pod: &Value, key: &(String, String), line: &str, code: i32) {
+        self.cluster.log(&key.0, &key.1, line);
+        let restarts = {
+            let mut g = self.st();
+            let Some(r) = g.pods.get_mut(key) else { return };
+            r.restarts += 1;
+            r.stage = Stage::BackOff;
+            r.since = Instant::now();
+            r.restarts
+        };
+        let cname = pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or("main").to_string();
+        let fallback = pod.pointer("/spec/containers/0/terminationMessagePolicy").and_then(Value::as_str)
+            == Some("FallbackToLogsOnError");
+        let message = if fallback {
+            let logs = self.cluster.pod_logs(&key.0, &key.1);
+            logs[logs.len().saturating_sub(3)..].join("\n")
+        } else {
+            String::new()
+        };
+        let back_off = self.back_off(key).as_secs_f64() / self.cfg.time_scale.max(1e-9);
+        let uid = pod.pointer("/metadata/uid").and_then(Value::as_str).unwrap_or("").to_string();
+        let _ = self.cluster.store.mutate(rt("Pod"), &key.0, &key.1, true, |o| {
+            o["status"]["phase"] = json!("Running");
+            let c = &mut o["status"]["containerStatuses"][0];
+            c["ready"] = json!(false);
+            c["started"] = json!(false);
+            c["restartCount"] = json!(restarts);
+            c["lastState"] = json!({"terminated": {"exitCode": code, "reason": "Error", "message": message, "finishedAt": now_rfc3339()}});
+            c["state"] = json!({"waiting": {"reason": "CrashLoopBackOff", "message": format!("back-off {back_off:.0}s restarting failed container={cname} pod={}_{}({uid})", key.1, key.0)}});
+            set_condition(o, "Ready", "False", "ContainersNotReady", &format!("containers with unready status: [{cname}]"));
+        });
+        self.event(
+            pod,
+            "Warning",
+            "BackOff",
+            &format!("Back-off restarting failed container {cname} in pod {}_{}({uid})", key.1, key.0),
+        );
     }
 
     /// Moves a pod to its next stage and writes what that looks like in its status.
@@ -685,6 +756,12 @@ impl Member {
                 let cname = pod.pointer("/spec/containers/0/name").and_then(Value::as_str).unwrap_or("main");
                 self.event(pod, "Normal", "Created", &format!("Created container: {cname}"));
                 self.event(pod, "Normal", "Started", &format!("Started container {cname}"));
+                // The server reads its command line first: a flag it does not take ends it.
+                if !wl.completes && !wl.wrapped {
+                    if let Some((line, code)) = registry::bad_flag(wl.runtime, &wl.flags) {
+                        return self.crash(pod, key, &line, code);
+                    }
+                }
                 let _ = store.mutate(rt("Pod"), &key.0, &key.1, true, |o| {
                     o["status"]["phase"] = json!("Running");
                     o["status"]["containerStatuses"][0]["state"] = json!({"running": {"startedAt": now_rfc3339()}});
@@ -706,6 +783,17 @@ impl Member {
                     if cached {
                         self.event(pod, "Normal", "ModelCached", &format!("Model {model} found in the cache volume"));
                         Stage::Loading
+                    } else if !registry::has_model(wl.runtime, &model) {
+                        // The registry does not have it: the fetch fails the way the runtime's does.
+                        let (line, code) = registry::fetch_failure(wl.runtime, &model);
+                        match code {
+                            Some(code) => return self.crash(pod, key, &line, code),
+                            None if wl.exits_on_failed_pull => return self.crash(pod, key, &line, 1),
+                            None => {
+                                self.cluster.log(&key.0, &key.1, line);
+                                Stage::Stalled
+                            }
+                        }
                     } else {
                         self.event(
                             pod,

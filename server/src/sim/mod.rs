@@ -15,6 +15,7 @@ mod overrides;
 mod patch;
 mod quantity;
 mod rbac;
+mod registry;
 pub mod resources;
 mod runtime;
 mod selectors;

@@ -40,6 +40,12 @@ pub struct Workload {
     /// Whether this pod runs to completion (a Job's pod, e.g. a cache pre-load).
     pub completes: bool,
     pub gpus: u64,
+    /// The server's own command-line words (its arguments, when no shell stands in between).
+    pub flags: Vec<String>,
+    /// The container's script gives up when the model pull fails (`pull … || exit`).
+    pub exits_on_failed_pull: bool,
+    /// An H-MAS agent wraps the server (it fetches the model and starts the server itself).
+    pub wrapped: bool,
 }
 
 fn words(c: &Value) -> Vec<String> {
@@ -111,7 +117,24 @@ pub fn read(pod: &Value) -> Workload {
     let model = model.map(|m| expand(&m, &c));
     let completes = matches!(pod.pointer("/spec/restartPolicy").and_then(Value::as_str), Some("Never" | "OnFailure"));
     let gpus = super::member::pod_requests(pod).get("nvidia.com/gpu").copied().unwrap_or(0).max(0) as u64 / 1000;
-    Workload { runtime, model, image, completes, gpus }
+    let shell = c
+        .get("command")
+        .and_then(Value::as_array)
+        .is_some_and(|cmd| cmd.iter().filter_map(Value::as_str).any(|w| w.ends_with("sh")));
+    let flags = if shell {
+        vec![]
+    } else {
+        c.get("args")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect()
+    };
+    let script = c.get("args").map(|a| a.to_string()).unwrap_or_default();
+    let exits_on_failed_pull = script.contains("pull") && script.contains("|| exit");
+    Workload { runtime, model, image, completes, gpus, flags, exits_on_failed_pull, wrapped: agent_runtime.is_some() }
 }
 
 /// Download size in MB for known models; unknown ones count as 2 GB.
