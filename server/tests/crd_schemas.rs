@@ -254,6 +254,7 @@ fn every_rendered_policy_fits_karmadas_schemas() {
         assert_valid(OP, &format!("profile {}", p.name), &override_policy(p, &products));
     }
     assert_valid(CTP, "the NotReady taint policy", &taint_policy());
+    assert_valid(OP, "the members' NodePorts", &server::hub::policy::node_port_policy());
     println!(
         "{rendered} deployments' PropagationPolicies, {} OverridePolicies and the ClusterTaintPolicy fit the CRD schemas",
         all_profiles.len()

@@ -70,7 +70,7 @@ async fn ollama_comes_up_answers_redeploys_from_cache_and_leaves_nothing() {
     let pod_spec = dep.spec.unwrap().template.spec.unwrap();
     assert_eq!(pod_spec.containers[0].resources.as_ref().unwrap().limits.as_ref().unwrap()["nvidia.com/gpu"].0, "1");
     let svc: Service = hub.get(Some(NS), "qwen2-5-7b").await.unwrap().unwrap();
-    assert_eq!(svc.spec.unwrap().type_.as_deref(), Some("NodePort"));
+    assert_eq!(svc.spec.unwrap().type_.as_deref(), Some("ClusterIP"), "a NodePort on the members only");
     let pp: PropagationPolicy = hub.get(Some(NS), "qwen2-5-7b").await.unwrap().unwrap();
     assert_eq!(pp.spec.placement.cluster_affinity.unwrap().cluster_names, ["gpu-general"]);
     let cache = d["cache_volume"].as_str().unwrap().to_string();
@@ -370,4 +370,68 @@ async fn runtimes_fail_as_real_ones_do_and_say_why() {
     let cs = &pods[0].status.as_ref().unwrap().container_statuses.as_ref().unwrap()[0];
     assert_eq!(cs.state.as_ref().unwrap().waiting.as_ref().unwrap().reason.as_deref(), Some("CrashLoopBackOff"));
     assert!(cs.restart_count >= 1);
+}
+
+#[tokio::test]
+async fn each_member_chooses_its_own_node_port_and_the_gateway_follows_it() {
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+    register(&admin, &h, "edge-cpu", "b").await;
+    let mut s = spec("llama3.2:1b", "ollama", 0, &["gpu-general", "edge-cpu"]);
+    s["replicas"] = json!(2);
+    let (code, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": s})).await;
+    assert_eq!(code, 200, "{v}");
+    let name = v["name"].as_str().unwrap().to_string();
+    wait_for(&admin, &h, &name, 60, running).await;
+    // The hub's Service has no node port to copy; each member's copy has its own.
+    let hub = hub(&h).await;
+    let on_hub: Service = hub.get(Some(NS), &name).await.unwrap().unwrap();
+    assert_eq!(on_hub.spec.as_ref().unwrap().type_.as_deref(), Some("ClusterIP"));
+    let port_on = |svc: Service| svc.spec.unwrap().ports.unwrap()[0].node_port.unwrap();
+    let mut ports = Vec::new();
+    let mut uids = Vec::new();
+    for c in ["gpu-general", "edge-cpu"] {
+        let m = member(&h, c).await;
+        let svc: Service = m.get(Some(NS), &name).await.unwrap().unwrap();
+        assert_eq!(svc.spec.as_ref().unwrap().type_.as_deref(), Some("NodePort"), "{c}");
+        uids.push(svc.metadata.uid.clone().unwrap());
+        ports.push((c, port_on(svc)));
+    }
+    let endpoints = |d: &Value| {
+        let mut e: Vec<String> =
+            d["deployment"]["endpoints"].as_array().unwrap().iter().map(|e| e.as_str().unwrap().to_string()).collect();
+        e.sort();
+        e
+    };
+    let mut want: Vec<String> = ports.iter().map(|(_, p)| format!("http://127.0.0.1:{p}")).collect();
+    want.sort();
+    assert_eq!(endpoints(&detail(&admin, &h, &name).await), want, "the gateway reaches each member on its own port");
+    // Deleted by hand on the hub, the Service comes back; its copies are new (Karmada withdrew
+    // the old ones with the binding), their ports the members' choice again, and the endpoints
+    // follow them.
+    hub.delete::<Service>(Some(NS), &name).await.unwrap();
+    let start = Instant::now();
+    let fresh = loop {
+        let mut now = Vec::new();
+        for c in ["gpu-general", "edge-cpu"] {
+            let m = member(&h, c).await;
+            if let Some(svc) = m.get::<Service>(Some(NS), &name).await.unwrap() {
+                let copy_is_new = !uids.contains(svc.metadata.uid.as_ref().unwrap());
+                if let Some(p) = svc.spec.and_then(|s| s.ports?.first()?.node_port).filter(|_| copy_is_new) {
+                    now.push(format!("http://127.0.0.1:{p}"));
+                }
+            }
+        }
+        now.sort();
+        let d = detail(&admin, &h, &name).await;
+        if now.len() == 2 && endpoints(&d) == now && d["deployment"]["phase"] == "running" {
+            break now;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "the Service and the endpoints back: {now:?} {d}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    for e in &fresh {
+        assert_eq!(chat(e, "llama3.2:1b").await["object"], "chat.completion", "{e}");
+    }
 }

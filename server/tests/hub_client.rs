@@ -198,6 +198,8 @@ async fn propagation_by_names_and_labels_with_overrides() {
         let mut c: Cluster = hub.get(None, name).await.unwrap().unwrap();
         c.metadata.labels.get_or_insert_with(BTreeMap::new).insert("hmas.io/zone-class".into(), class.into());
         c.metadata.managed_fields = None;
+        // Karmada's controllers write the Cluster too (its finalizer, taints): no optimistic lock.
+        c.metadata.resource_version = None;
         c.status = None;
         hub.apply(&c).await.unwrap();
     }
@@ -682,4 +684,63 @@ async fn deleting_a_cluster_withdraws_its_copies_unless_its_secret_went_first() 
         .iter()
         .any(|e| e.message.as_deref() == Some("Failed to delete work: Secret \"edge-cpu\" not found")));
     assert!(edge.get::<Deployment>(Some("default"), "web").await.unwrap().is_some(), "left on the member for good");
+}
+
+#[tokio::test]
+async fn a_node_port_allocated_on_the_hub_is_copied_to_members_and_can_collide_there() {
+    let (sim, hub) = start().await;
+    hub.apply(&deployment("web", "nginx:1.27", &[], 0, 1)).await.unwrap();
+    let svc: Service = serde_json::from_value(json!({"apiVersion": "v1", "kind": "Service",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 80}]}}))
+    .unwrap();
+    let created = hub.apply(&svc).await.unwrap();
+    // The hub is an API server: it allocates the port.
+    let port = created.spec.unwrap().ports.unwrap()[0].node_port.unwrap();
+    assert!((30000..=32767).contains(&port), "{port}");
+    // On edge-cpu another Service holds that port already.
+    let edge = member(&sim, "edge-cpu").await;
+    let mut squatter = svc.clone();
+    squatter.metadata.name = Some("squatter".into());
+    squatter.spec.as_mut().unwrap().ports.as_mut().unwrap()[0].node_port = Some(port);
+    edge.apply(&squatter).await.unwrap();
+    // A second Service asking a member for a port in use is refused there, as the API server does.
+    let mut twin = squatter.clone();
+    twin.metadata.name = Some("twin".into());
+    match edge.apply(&twin).await.unwrap_err() {
+        HubError::Invalid { message, field } => {
+            assert!(
+                message.ends_with(&format!(
+                    "spec.ports[0].nodePort: Invalid value: {port}: provided port is already allocated"
+                )),
+                "{message}"
+            );
+            assert_eq!(field.as_deref(), Some("spec.ports[0].nodePort"));
+        }
+        e => panic!("{e:?}"),
+    }
+    hub.apply(&policy(
+        "web",
+        &[("apps/v1", "Deployment", "web"), ("v1", "Service", "web")],
+        json!({"clusterAffinity": {"clusterNames": ["gpu-general", "edge-cpu"]}, "replicaScheduling": {"replicaSchedulingType": "Duplicated"}}),
+    ))
+    .await
+    .unwrap();
+    let general = member(&sim, "gpu-general").await;
+    let copied = eventually(10, "the copy on gpu-general", || async {
+        general.get::<Service>(Some("default"), "web").await.ok()?
+    })
+    .await;
+    assert_eq!(copied.spec.unwrap().ports.unwrap()[0].node_port, Some(port), "the hub's port, copied");
+    let rb = eventually(10, "the collision on edge-cpu", || async {
+        let rb: ResourceBinding = hub.get(Some("default"), "web-service").await.ok()??;
+        let s = rb.status.clone()?;
+        s.aggregated_status.iter().any(|a| a.cluster_name == "edge-cpu" && !a.applied).then_some(rb)
+    })
+    .await;
+    let item =
+        rb.status.as_ref().unwrap().aggregated_status.iter().find(|a| a.cluster_name == "edge-cpu").unwrap().clone();
+    assert!(item.applied_message.unwrap().ends_with("provided port is already allocated"));
+    let full = rb.status.unwrap().conditions.into_iter().find(|c| c.type_ == "FullyApplied").unwrap();
+    assert_eq!(full.status, "False");
 }

@@ -38,6 +38,8 @@ pub async fn apply(hub: &KubeClient, objs: &HubObjects) -> Result<(), HubError> 
         hub.delete::<Job>(Some(SERVING_NS), &format!("{}-preload", objs.deployment.name_any())).await?;
     }
     hub.apply(&objs.deployment).await?;
+    // Before the Service, so its copies are NodePorts from the start.
+    hub.apply(&super::policy::node_port_policy()).await?;
     hub.apply(&objs.service).await?;
     hub.apply(&objs.policy).await?;
     Ok(())

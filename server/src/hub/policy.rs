@@ -166,6 +166,47 @@ pub fn propagate_deps(failover: &Option<FailoverBehavior>) -> Option<bool> {
     failover.as_ref().and_then(|f| f.application.as_ref()).map(|_| true)
 }
 
+/// The OverridePolicy that makes every model server's Service a NodePort on the members, each
+/// member choosing a free port itself (and keeping it while the copy lives).
+pub const NODE_PORT_POLICY: &str = "hmas-node-ports";
+
+pub fn node_port_policy() -> OverridePolicy {
+    let labels = BTreeMap::from([
+        (MANAGED_BY_LABEL.to_string(), "hmas".to_string()),
+        (ROLE_LABEL.to_string(), "node-ports".to_string()),
+    ]);
+    OverridePolicy {
+        metadata: ObjectMeta {
+            name: Some(NODE_PORT_POLICY.into()),
+            namespace: Some(SERVING_NS.into()),
+            labels: Some(labels),
+            ..Default::default()
+        },
+        spec: OverridePolicySpec {
+            resource_selectors: vec![ResourceSelector {
+                api_version: "v1".into(),
+                kind: "Service".into(),
+                namespace: Some(SERVING_NS.into()),
+                name: None,
+                label_selector: Some(LabelSelector {
+                    match_labels: Some(BTreeMap::from([
+                        (MANAGED_BY_LABEL.to_string(), "hmas".to_string()),
+                        (ROLE_LABEL.to_string(), "server".to_string()),
+                    ])),
+                    ..Default::default()
+                }),
+            }],
+            override_rules: vec![RuleWithCluster {
+                target_cluster: None,
+                overriders: Overriders {
+                    plaintext: vec![op("replace", "/spec/type".into(), Some(json!("NodePort")))],
+                    ..Default::default()
+                },
+            }],
+        },
+    }
+}
+
 /// The ClusterTaintPolicy that makes a NotReady cluster's workloads move: the NoExecute
 /// `not-ready` taint while Ready is not True, gone when it is. Karmada's cluster controller only
 /// adds a NoSchedule taint; without this policy (and the hub's failover switched on) nothing is

@@ -1,5 +1,5 @@
 //! A deployment's hub objects, as pure functions of what the operator asked for: the model server
-//! Deployment, its NodePort Service, the PropagationPolicy that places both, the model cache
+//! Deployment, its Service (a NodePort on each member), the PropagationPolicy that places both, the model cache
 //! volume with its own policy, and the optional pre-load Job.
 use super::join::MANAGED_BY_LABEL;
 use super::karmada::{
@@ -447,10 +447,13 @@ pub fn render(input: &RenderInput<'_>) -> HubObjects {
         }),
         status: None,
     };
+    // ClusterIP on the hub: a NodePort allocated there would be copied to every member (colliding
+    // with ports in use there, and changing when the hub's Service is re-created). The members
+    // turn it into a NodePort of their own through `node_port_policy`.
     let service = Service {
         metadata: meta(name, server_labels.clone(), &spec.model),
         spec: Some(ServiceSpec {
-            type_: Some("NodePort".into()),
+            type_: Some("ClusterIP".into()),
             selector: Some(pod_selector),
             ports: Some(vec![ServicePort {
                 name: Some("http".into()),
@@ -724,7 +727,8 @@ mod tests {
         let s = spec(RuntimeKind::Vllm, "Qwen/Qwen2.5-7B-Instruct", 1);
         let o = objs(&s);
         let svc = o.service.spec.as_ref().unwrap();
-        assert_eq!(svc.type_.as_deref(), Some("NodePort"));
+        // A NodePort on the members only (hmas-node-ports): none is allocated on the hub and copied.
+        assert_eq!(svc.type_.as_deref(), Some("ClusterIP"));
         assert_eq!(svc.selector.as_ref().unwrap()[ROLE_LABEL], "server");
         let p = &o.policy.spec;
         let kinds: Vec<&str> = p.resource_selectors.iter().map(|r| r.kind.as_str()).collect();

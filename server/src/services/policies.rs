@@ -4,8 +4,8 @@
 use crate::hub::join::{self, cluster_labels, MANAGED_BY_LABEL};
 use crate::hub::karmada::{Cluster, ClusterTaintPolicy, OverridePolicy, PropagationPolicy};
 use crate::hub::policy::{
-    holds, moves_not_ready, override_policy, profile_object_name, taint_policy, NOT_READY_TAINT, PROFILE_LABEL,
-    TAINT_POLICY,
+    holds, moves_not_ready, node_port_policy, override_policy, profile_object_name, taint_policy, NODE_PORT_POLICY,
+    NOT_READY_TAINT, PROFILE_LABEL, TAINT_POLICY,
 };
 use crate::hub::render::{cache_name, serving_namespace, ROLE_LABEL, SERVING_NS};
 use crate::hub::status::cluster_health;
@@ -269,6 +269,9 @@ impl PoliciesServiceImpl {
         let selector = format!("{MANAGED_BY_LABEL}=hmas");
         let read = async {
             let mut profiles = self.sync_profiles(&book).await?;
+            if !rows.is_empty() {
+                self.sync_node_port_policy().await?;
+            }
             profiles.extend(self.sync_hub_failover(&book).await?);
             let pps = self.hub.list::<PropagationPolicy>(Some(SERVING_NS), Some(&selector)).await?;
             let deps = self.hub.list::<Deployment>(Some(SERVING_NS), Some(&selector)).await?;
@@ -382,6 +385,29 @@ impl PoliciesServiceImpl {
             }
         }
         Ok(None)
+    }
+
+    /// The OverridePolicy that gives model servers a NodePort of each member's own, put back when
+    /// it was changed or lost.
+    async fn sync_node_port_policy(&self) -> Result<(), AppError> {
+        let desired = node_port_policy();
+        let current = self.hub.get::<OverridePolicy>(Some(SERVING_NS), NODE_PORT_POLICY).await?;
+        let in_step = current.is_some_and(|c| {
+            holds(
+                &serde_json::to_value(&c.spec).unwrap_or_default(),
+                &serde_json::to_value(&desired.spec).unwrap_or_default(),
+            )
+        });
+        if !in_step {
+            tracing::info!(
+                policy = NODE_PORT_POLICY,
+                "NodePort OverridePolicy differs from what H-MAS writes; applying again"
+            );
+            // A hub that lost everything has lost the namespace too.
+            self.hub.apply(&serving_namespace()).await?;
+            self.hub.apply(&desired).await?;
+        }
+        Ok(())
     }
 
     /// One OverridePolicy per profile; others that H-MAS made go.

@@ -326,6 +326,64 @@ pub fn admit(res: &ResourceType, obj: &Value, allow_no_execute: bool) -> Result<
     Ok(())
 }
 
+/// The node ports a Service asks for, with their index in `spec.ports`.
+pub fn node_ports(svc: &Value) -> Vec<(usize, i64)> {
+    svc.pointer("/spec/ports")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .enumerate()
+        .filter_map(|(i, p)| p.get("nodePort").and_then(Value::as_i64).map(|n| (i, n)))
+        .collect()
+}
+
+/// The API server's own check of a Service's node ports: in range, and not taken by another
+/// Service of the cluster (`others`: every Service there, this one included).
+pub fn check_node_ports(svc: &Value, others: &[Value]) -> Result<(), String> {
+    let me = (super::store::ns_of(svc), super::store::name_of(svc));
+    for (i, port) in node_ports(svc) {
+        let field = format!("spec.ports[{i}].nodePort");
+        if !(30000..=32767).contains(&port) {
+            return Err(format!("{field}: Invalid value: {port}: provided port is not in the valid range. The range of valid ports is 30000-32767"));
+        }
+        let taken = others.iter().any(|o| {
+            (super::store::ns_of(o), super::store::name_of(o)) != me && node_ports(o).iter().any(|(_, p)| *p == port)
+        });
+        if taken {
+            return Err(format!("{field}: Invalid value: {port}: provided port is already allocated"));
+        }
+    }
+    Ok(())
+}
+
+/// What the API server fills in on a NodePort Service: a free node port for each port without
+/// one, keeping what `current` (the stored object) had. Only numbers: no listener.
+pub fn allocate_node_ports(svc: &mut Value, current: Option<&Value>, others: &[Value]) {
+    let node_port_type = matches!(svc.pointer("/spec/type").and_then(Value::as_str), Some("NodePort" | "LoadBalancer"));
+    if !node_port_type {
+        return;
+    }
+    let mut used: Vec<i64> = others.iter().flat_map(|o| node_ports(o).into_iter().map(|(_, p)| p)).collect();
+    let Some(ports) = svc.pointer_mut("/spec/ports").and_then(Value::as_array_mut) else { return };
+    for p in ports.iter_mut().filter(|p| p.get("nodePort").is_none()) {
+        let kept = current.and_then(|c| {
+            c.pointer("/spec/ports")?.as_array()?.iter().find(|x| x["port"] == p["port"])?.get("nodePort")?.as_i64()
+        });
+        let port = kept.unwrap_or_else(|| {
+            use rand::Rng;
+            let mut r = rand::thread_rng();
+            loop {
+                let n: i64 = r.gen_range(30000..=32767);
+                if !used.contains(&n) {
+                    break n;
+                }
+            }
+        });
+        used.push(port);
+        p["nodePort"] = json!(port);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -318,8 +318,24 @@ fn strict_fields(res: &ResourceType, q: &Params, v: &Value) -> Result<(), ApiErr
     Ok(())
 }
 
-/// The hub's schema and webhook checks (members have no Karmada objects to check).
-fn admit(c: &Cluster, res: &ResourceType, v: &Value) -> Result<(), ApiError> {
+/// What the API server does to a write before storing it: Services get their node ports
+/// allocated and checked; on the hub, Karmada's schemas and webhook have their say.
+fn admit(c: &Cluster, res: &'static ResourceType, v: &mut Value) -> Result<(), ApiError> {
+    if res.kind == "Service" {
+        let ns = v.pointer("/metadata/namespace").and_then(Value::as_str).unwrap_or("").to_string();
+        let name = v.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("").to_string();
+        let others = c.store.list(res, None).0;
+        let current = c.store.try_get(res, &ns, &name);
+        if c.hub {
+            // The hub allocates like any API server; a member's kubelet side binds its ports itself.
+            super::admission::allocate_node_ports(v, current.as_ref(), &others);
+        }
+        super::admission::check_node_ports(v, &others).map_err(|why| {
+            let field = why.split(':').next().unwrap_or("").to_string();
+            let cause = json!({"reason": "FieldValueInvalid", "message": why.split_once(": ").map(|x| x.1).unwrap_or(&why), "field": field});
+            ApiError::invalid_causes(res, &name, &why, vec![cause])
+        })?;
+    }
     if !c.hub {
         return Ok(());
     }
@@ -345,7 +361,10 @@ fn create(c: &Cluster, t: &Target, q: &Params, ct: &str, body: &Bytes) -> Result
             o.remove("status");
         }
     }
-    admit(c, t.res, &v)?;
+    if v.pointer("/metadata/namespace").is_none() && t.res.namespaced {
+        v["metadata"]["namespace"] = json!(ns);
+    }
+    admit(c, t.res, &mut v)?;
     record_manager(&mut v, q, "Update");
     if dry_run(q) {
         return Ok(v);
@@ -372,7 +391,10 @@ fn update(c: &Cluster, t: &Target, q: &Params, ct: &str, body: &Bytes) -> Result
     let ns = t.ns.clone().unwrap_or_default();
     let name = t.name.clone().unwrap_or_default();
     if t.sub.is_none() {
-        admit(c, t.res, &v)?;
+        if t.res.namespaced {
+            v["metadata"]["namespace"] = json!(ns);
+        }
+        admit(c, t.res, &mut v)?;
     }
     if dry_run(q) {
         return Ok(v);
@@ -401,7 +423,7 @@ fn patch_object(c: &Cluster, t: &Target, q: &Params, ct: &str, body: &Bytes) -> 
             }
             let mut obj = patch::apply(current.as_ref(), &applied, manager, &now_rfc3339());
             if !status_only {
-                admit(c, t.res, &obj)?;
+                admit(c, t.res, &mut obj)?;
             }
             if current.is_none() {
                 if dry_run(q) {
@@ -433,7 +455,7 @@ fn patch_object(c: &Cluster, t: &Target, q: &Params, ct: &str, body: &Bytes) -> 
                 }
             }
             if !status_only {
-                admit(c, t.res, &obj)?;
+                admit(c, t.res, &mut obj)?;
             }
             record_manager(&mut obj, q, "Update");
             obj

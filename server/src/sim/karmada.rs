@@ -706,6 +706,7 @@ impl Karmada {
                     render(&template, res, rb, c.get("replicas").and_then(Value::as_i64), &target.obj, &overrides);
                 let applied = apply_copy(member, res, &ns, desired);
                 all_applied &= applied.is_ok();
+                let failure = applied.as_ref().err().cloned();
                 let copy = applied.unwrap_or(Value::Null);
                 let status = copy.get("status").cloned().unwrap_or(json!({}));
                 let healthy = health(res, &copy);
@@ -713,9 +714,12 @@ impl Karmada {
                 for f in ["replicas", "readyReplicas", "availableReplicas", "updatedReplicas"] {
                     *totals.entry(f).or_default() += status.get(f).and_then(Value::as_i64).unwrap_or(0);
                 }
-                aggregated.push(
-                    json!({"clusterName": cname, "status": status, "applied": copy.is_object(), "health": healthy}),
-                );
+                let mut item =
+                    json!({"clusterName": cname, "status": status, "applied": copy.is_object(), "health": healthy});
+                if let Some(why) = failure {
+                    item["appliedMessage"] = json!(format!("Failed to apply all manifests (0/1): {why}"));
+                }
+                aggregated.push(item);
             }
             // Eviction tasks: when the old copies may go.
             let mut tasks =
@@ -1030,17 +1034,11 @@ fn render(
         }
     }
     if res.kind == "Service" {
-        // Each member allocates its own addresses.
+        // Each member allocates its own cluster IP; a node port the template has (the hub
+        // allocated it) is copied as it is.
         if let Some(spec) = o["spec"].as_object_mut() {
             spec.remove("clusterIP");
             spec.remove("clusterIPs");
-        }
-        if let Some(ps) = o["spec"]["ports"].as_array_mut() {
-            for p in ps {
-                if let Some(p) = p.as_object_mut() {
-                    p.remove("nodePort");
-                }
-            }
         }
     }
     overrides::apply_all(&mut o, template, cluster, ops);
@@ -1056,6 +1054,13 @@ fn apply_copy(member: &Member, res: &'static ResourceType, ns: &str, mut desired
         let _ = store.create(ns_type, "", json!({"metadata": {"name": ns, "labels": {MANAGED_LABEL: "true"}}}));
     }
     let name = name_of(&desired).to_string();
+    if res.kind == "Service" {
+        // The member's API server refuses a node port another Service of its own holds.
+        let mut named = desired.clone();
+        named["metadata"]["namespace"] = json!(ns);
+        super::admission::check_node_ports(&named, &store.list(res, None).0)
+            .map_err(|why| format!("Service \"{name}\" is invalid: {why}"))?;
+    }
     match store.try_get(res, ns, &name) {
         None => store.create(res, ns, desired).map_err(|e| e.message),
         Some(current) => {
@@ -1070,7 +1075,8 @@ fn apply_copy(member: &Member, res: &'static ResourceType, ns: &str, mut desired
                     current.pointer("/spec/ports").and_then(Value::as_array).cloned(),
                     desired["spec"]["ports"].as_array_mut(),
                 ) {
-                    for p in want.iter_mut() {
+                    // Karmada keeps the node port a member chose when the template names none.
+                    for p in want.iter_mut().filter(|p| p.get("nodePort").is_none()) {
                         if let Some(np) = cur.iter().find(|c| c["port"] == p["port"]).and_then(|c| c.get("nodePort")) {
                             p["nodePort"] = np.clone();
                         }

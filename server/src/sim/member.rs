@@ -870,6 +870,26 @@ impl Member {
             if node_port_type && ports.iter().any(|p| p.get("nodePort").is_none()) {
                 needs_update = true;
             }
+            // Ports the Service names itself (kubectl, or a copy from the hub) get their listener.
+            if node_port_type {
+                let listening: Vec<u16> =
+                    self.st().node_ports.get(&key).map(|v| v.iter().map(|(p, _)| *p).collect()).unwrap_or_default();
+                for port in ports.iter().filter_map(|p| p.get("nodePort").and_then(Value::as_u64)) {
+                    let port = port as u16;
+                    if listening.contains(&port) {
+                        continue;
+                    }
+                    if let Some(l) = runtime::allocate_node_port(
+                        &self.cfg.node_ip,
+                        Some(port),
+                        self.me.get().cloned().unwrap_or_default(),
+                        self.cluster.faults.down.clone(),
+                        self.cfg.clone(),
+                    ) {
+                        self.st().node_ports.entry(key.clone()).or_default().push(l);
+                    }
+                }
+            }
             if needs_update {
                 let ip = {
                     let mut g = self.st();
@@ -888,6 +908,7 @@ impl Member {
                                 if p.get("nodePort").is_none() {
                                     if let Some((port, server)) = runtime::allocate_node_port(
                                         &self.cfg.node_ip,
+                                        None,
                                         self.me.get().cloned().unwrap_or_default(),
                                         self.cluster.faults.down.clone(),
                                         self.cfg.clone(),

@@ -52,15 +52,17 @@ struct Ctx {
 }
 
 /// Binds a free port in the NodePort range on `ip` (trying, as other processes may hold some).
+/// A listener for a NodePort: on `want` when the Service names its port, else on a free one.
 pub fn allocate_node_port(
     ip: &str,
+    want: Option<u16>,
     member: Weak<Member>,
     down: Arc<AtomicBool>,
     cfg: Arc<SimConfig>,
 ) -> Option<(u16, NodePortServer)> {
     use rand::Rng;
-    for _ in 0..500 {
-        let port: u16 = rand::thread_rng().gen_range(30000..=32767);
+    for _ in 0..if want.is_some() { 1 } else { 500 } {
+        let port: u16 = want.unwrap_or_else(|| rand::thread_rng().gen_range(30000..=32767));
         let Ok(std_listener) = std::net::TcpListener::bind((ip, port)) else { continue };
         if std_listener.set_nonblocking(true).is_err() {
             continue;
