@@ -255,6 +255,11 @@ fn every_rendered_policy_fits_karmadas_schemas() {
     }
     assert_valid(CTP, "the NotReady taint policy", &taint_policy());
     assert_valid(OP, "the members' NodePorts", &server::hub::policy::node_port_policy());
+    assert_valid(
+        "apps/apps.karmada.io_workloadrebalancers.yaml",
+        "a reschedule request",
+        &server::hub::policy::rebalancer("m"),
+    );
     println!(
         "{rendered} deployments' PropagationPolicies, {} OverridePolicies and the ClusterTaintPolicy fit the CRD schemas",
         all_profiles.len()

@@ -468,3 +468,50 @@ async fn the_preview_fits_gpus_by_the_profiles_type_node_by_node() {
     let (_, plan) = call(&admin, &h, "/api/deployments/preview", json!({"spec": spec("h100-4")})).await;
     assert!(reasons(&plan).contains("room for 4 replica(s) of 4 H100 GPUs"), "{plan}");
 }
+
+#[tokio::test]
+async fn a_cluster_joined_again_gets_its_share_back() {
+    use server::hub::karmada::{Cluster, ResourceBinding, WorkloadRebalancer};
+    let h = Hmas::start(Some(PW));
+    let admin = login(&h, "admin", PW).await;
+    register(&admin, &h, "gpu-general", "b").await;
+    register(&admin, &h, "edge-cpu", "b").await;
+    let strategy = json!({"name": "two-sites", "mode": "manual", "target": "names", "clusters": ["gpu-general", "edge-cpu"],
+                          "replica_mode": "divided"});
+    assert_eq!(
+        call(&admin, &h, "/api/policies/strategy/save", json!({"strategy": strategy, "create": true})).await.0,
+        200
+    );
+    let spec = json!({"model": "llama3.2:1b", "runtime": "ollama", "replicas": 2, "gpus_per_replica": 0, "strategy": "two-sites"});
+    let (s, v) = call(&admin, &h, "/api/deployments/create", json!({"spec": spec})).await;
+    assert_eq!(s, 200, "{v}");
+    let name = v["name"].as_str().unwrap().to_string();
+    wait_for(&admin, &h, &name, 60, running).await;
+    let hub = hub(&h).await;
+    let split = |rb: &ResourceBinding| {
+        let mut v: Vec<(String, i32)> =
+            rb.spec.clusters.iter().map(|c| (c.name.clone(), c.replicas.unwrap_or(0))).collect();
+        v.sort();
+        v
+    };
+    let one_each = vec![("edge-cpu".to_string(), 1), ("gpu-general".to_string(), 1)];
+    let rb: ResourceBinding = hub.get(Some(NS), &format!("{name}-deployment")).await.unwrap().unwrap();
+    assert_eq!(split(&rb), one_each);
+    let edge = member(&h, "edge-cpu").await;
+    let old = edge.get::<Deployment>(Some(NS), &name).await.unwrap().unwrap().metadata.uid;
+
+    // The Cluster deleted by hand: Karmada withdraws its copy and puts both replicas on gpu-general;
+    // H-MAS joins it again; Karmada would leave it empty, so H-MAS asks for a fresh round.
+    hub.delete::<Cluster>(None, "edge-cpu").await.unwrap();
+    eventually(30, "one replica on each cluster again, the edge copy a new one", || async {
+        let rb: ResourceBinding = hub.get(Some(NS), &format!("{name}-deployment")).await.ok()??;
+        let copy = edge.get::<Deployment>(Some(NS), &name).await.ok()??;
+        (split(&rb) == one_each && copy.metadata.uid != old).then_some(())
+    })
+    .await;
+    assert!(hub.get::<WorkloadRebalancer>(None, &format!("hmas-{name}")).await.unwrap().is_some(), "asked the hub");
+    wait_for(&admin, &h, &name, 60, |d| {
+        running(d) && d["placements"].as_array().unwrap().iter().all(|p| p["ready"] == 1)
+    })
+    .await;
+}

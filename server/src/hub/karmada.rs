@@ -356,6 +356,9 @@ pub struct ResourceBindingSpec {
     pub clusters: Vec<TargetCluster>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub graceful_eviction_tasks: Vec<GracefulEvictionTask>,
+    /// The policy's placement, as the scheduler last took it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub placement: Option<Placement>,
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -401,4 +404,37 @@ pub struct ClusterTaintPolicySpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub remove_on_conditions: Vec<MatchCondition>,
     pub taints: Vec<ClusterTaint>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalanceWorkload {
+    pub api_version: String,
+    pub kind: String,
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
+}
+
+/// Asks Karmada to schedule workloads afresh (it does not move them back by itself).
+#[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[kube(
+    group = "apps.karmada.io",
+    version = "v1alpha1",
+    kind = "WorkloadRebalancer",
+    status = "WorkloadRebalancerStatus",
+    schema = "disabled"
+)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRebalancerSpec {
+    pub workloads: Vec<RebalanceWorkload>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds_after_finished: Option<i32>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkloadRebalancerStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finish_time: Option<String>,
 }

@@ -5,8 +5,9 @@ use super::join::MANAGED_BY_LABEL;
 use super::karmada::{
     ApplicationFailoverBehavior, ClusterAffinity, ClusterFailoverBehavior, ClusterPreferences, ClusterTaint,
     ClusterTaintPolicy, ClusterTaintPolicySpec, ClusterToleration, DecisionConditions, FailoverBehavior,
-    MatchCondition, OverridePolicy, OverridePolicySpec, Overriders, Placement, PlaintextOverrider,
-    ReplicaSchedulingStrategy, ResourceSelector, RuleWithCluster, SpreadConstraint, StaticClusterWeight,
+    MatchCondition, OverridePolicy, OverridePolicySpec, Overriders, Placement, PlaintextOverrider, RebalanceWorkload,
+    ReplicaSchedulingStrategy, ResourceBinding, ResourceSelector, RuleWithCluster, SpreadConstraint,
+    StaticClusterWeight, WorkloadRebalancer, WorkloadRebalancerSpec,
 };
 use super::render::{ROLE_LABEL, SERVING_NS};
 use app::models::cluster::ZoneClass;
@@ -16,7 +17,7 @@ use app::models::policy::{
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::ObjectMeta;
 use serde_json::{json, Value};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 /// On a Deployment: the resource profile whose OverridePolicy shapes its pods.
 pub const PROFILE_LABEL: &str = "hmas.io/resource-profile";
@@ -164,6 +165,69 @@ pub fn failover(f: Option<&FailoverPolicy>, cold_start: u32) -> Option<FailoverB
 /// Karmada's webhook refuses application failover without `propagateDeps: true`.
 pub fn propagate_deps(failover: &Option<FailoverBehavior>) -> Option<bool> {
     failover.as_ref().and_then(|f| f.application.as_ref()).map(|_| true)
+}
+
+/// Whether the hub's binding left the division its policy gives, among the division's own clusters
+/// (a cluster was joined again after its replicas went to the others, and Karmada does not move
+/// them back by itself), while every weighted cluster is ready and nothing is being evicted: time
+/// to ask for a fresh scheduling round.
+pub fn strayed_from_division(policy: &Placement, rb: &ResourceBinding, ready: &BTreeSet<String>) -> bool {
+    let Some(list) = policy.replica_scheduling.as_ref().and_then(|r| r.weight_preference.as_ref()) else {
+        return false;
+    };
+    let mut weights: Vec<(String, i64)> = list
+        .static_weight_list
+        .iter()
+        .filter_map(|w| match w.target_cluster.cluster_names.as_slice() {
+            [one] => Some((one.clone(), w.weight)),
+            _ => None,
+        })
+        .collect();
+    let replicas = rb.spec.replicas.unwrap_or(0) as i64;
+    if weights.is_empty()
+        || weights.iter().map(|(_, w)| w).sum::<i64>() != replicas
+        || !weights.iter().all(|(c, _)| ready.contains(c))
+        || !rb.spec.graceful_eviction_tasks.is_empty()
+    {
+        return false;
+    }
+    let mut placed: Vec<(String, i64)> = rb
+        .spec
+        .clusters
+        .iter()
+        .filter(|c| c.replicas.unwrap_or(0) > 0)
+        .map(|c| (c.name.clone(), c.replicas.unwrap_or(0) as i64))
+        .collect();
+    // Only a split uneven among the division's own clusters: moving a workload back from a cluster
+    // outside it (where failover put it) would leave it without a ready replica until the new one
+    // starts, and Karmada itself never moves back either.
+    if !placed.iter().all(|(c, _)| weights.iter().any(|(w, _)| w == c)) {
+        return false;
+    }
+    weights.sort();
+    placed.sort();
+    weights != placed
+}
+
+/// A one-shot WorkloadRebalancer for a deployment, gone a minute after it finished.
+pub fn rebalancer(name: &str) -> WorkloadRebalancer {
+    WorkloadRebalancer {
+        metadata: ObjectMeta {
+            name: Some(format!("hmas-{name}")),
+            labels: Some(BTreeMap::from([(MANAGED_BY_LABEL.to_string(), "hmas".to_string())])),
+            ..Default::default()
+        },
+        spec: WorkloadRebalancerSpec {
+            workloads: vec![RebalanceWorkload {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: name.into(),
+                namespace: Some(SERVING_NS.into()),
+            }],
+            ttl_seconds_after_finished: Some(60),
+        },
+        status: None,
+    }
 }
 
 /// The OverridePolicy that makes every model server's Service a NodePort on the members, each
@@ -522,6 +586,27 @@ mod tests {
         for (what, p, s, f, want) in cases {
             assert_eq!(to_value(placement(&p, s.as_ref(), f)).unwrap(), want, "{what}");
         }
+    }
+
+    #[test]
+    fn a_split_that_strayed_among_its_own_clusters_is_rebalanced() {
+        let p = placement(&plan(&["a", "b"], ReplicaMode::Divided), None, None);
+        let rb = |clusters: &[(&str, i32)]| {
+            let mut rb = ResourceBinding::new("x", Default::default());
+            rb.spec.replicas = Some(2);
+            rb.spec.clusters = clusters
+                .iter()
+                .map(|(n, r)| super::super::karmada::TargetCluster { name: n.to_string(), replicas: Some(*r) })
+                .collect();
+            rb
+        };
+        let ready: BTreeSet<String> = ["a", "b", "c"].iter().map(|s| s.to_string()).collect();
+        assert!(strayed_from_division(&p, &rb(&[("a", 2)]), &ready));
+        assert!(!strayed_from_division(&p, &rb(&[("a", 1), ("b", 1)]), &ready));
+        // Moved off to c by failover: left there, as Karmada leaves it.
+        assert!(!strayed_from_division(&p, &rb(&[("a", 1), ("c", 1)]), &ready));
+        let only_a: BTreeSet<String> = ["a".to_string()].into();
+        assert!(!strayed_from_division(&p, &rb(&[("a", 2)]), &only_a), "b is not back yet");
     }
 
     #[test]

@@ -3,7 +3,7 @@
 //! interrupted.
 use crate::auth::token::new_id;
 use crate::hub::deploy::{self, MemberState};
-use crate::hub::karmada::PropagationPolicy;
+use crate::hub::karmada::{PropagationPolicy, ResourceBinding, WorkloadRebalancer};
 use crate::hub::policy::{self, holds};
 use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput, SERVING_NS};
 use crate::hub::KubeClient;
@@ -123,6 +123,9 @@ pub struct OnHub<'a> {
     pub service: Option<&'a Service>,
     /// The model cache's volume and its policy are both there.
     pub cache: bool,
+    /// Its Deployment's ResourceBinding, and the clusters the hub reports ready.
+    pub binding: Option<&'a ResourceBinding>,
+    pub ready: Option<&'a BTreeSet<String>>,
 }
 
 fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
@@ -229,6 +232,11 @@ impl DeploymentsServiceImpl {
             _ => false,
         };
         if in_step {
+            if let (Some(pp), Some(rb), Some(ready)) = (hub.policy, hub.binding, hub.ready) {
+                if policy::strayed_from_division(&pp.spec.placement, rb, ready) {
+                    self.rebalance(&r.name).await?;
+                }
+            }
             return Ok(true);
         }
         let lock = self.lock_for(&r.name);
@@ -237,6 +245,24 @@ impl DeploymentsServiceImpl {
         tracing::info!(deployment = %r.name, "hub objects differ from the database; applying again");
         self.apply_and_record(r).await?;
         Ok(true)
+    }
+
+    /// Asks the hub for a fresh scheduling round of a deployment, once at a time: a finished
+    /// request still there is cleared first, the next pass asks again if still needed.
+    async fn rebalance(&self, name: &str) -> Result<(), AppError> {
+        let wr = policy::rebalancer(name);
+        let wr_name = wr.metadata.name.clone().unwrap_or_default();
+        match self.hub.get::<WorkloadRebalancer>(None, &wr_name).await? {
+            Some(old) if old.status.as_ref().is_some_and(|s| s.finish_time.is_some()) => {
+                self.hub.delete::<WorkloadRebalancer>(None, &wr_name).await?;
+            }
+            Some(_) => {}
+            None => {
+                tracing::info!(deployment = %name, "the hub's schedule left the division; asking it to reschedule");
+                self.hub.create(&wr).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Renders and applies the row's objects; the cache record grows to cover new clusters.

@@ -2,7 +2,7 @@
 //! with the hub by a reconciler that applies what the database says, removes what it no longer
 //! says, heals hand-made drift and records a sync status per policy. Also the failover drill.
 use crate::hub::join::{self, cluster_labels, MANAGED_BY_LABEL};
-use crate::hub::karmada::{Cluster, ClusterTaintPolicy, OverridePolicy, PropagationPolicy};
+use crate::hub::karmada::{Cluster, ClusterTaintPolicy, OverridePolicy, PropagationPolicy, ResourceBinding};
 use crate::hub::policy::{
     holds, moves_not_ready, node_port_policy, override_policy, profile_object_name, taint_policy, NODE_PORT_POLICY,
     NOT_READY_TAINT, PROFILE_LABEL, TAINT_POLICY,
@@ -277,9 +277,10 @@ impl PoliciesServiceImpl {
             let deps = self.hub.list::<Deployment>(Some(SERVING_NS), Some(&selector)).await?;
             let svcs = self.hub.list::<Service>(Some(SERVING_NS), Some(&selector)).await?;
             let pvcs = self.hub.list::<PersistentVolumeClaim>(Some(SERVING_NS), Some(&selector)).await?;
-            Ok::<_, AppError>((profiles, pps, deps, svcs, pvcs))
+            let rbs = self.hub.list::<ResourceBinding>(Some(SERVING_NS), None).await?;
+            Ok::<_, AppError>((profiles, pps, deps, svcs, pvcs, rbs))
         };
-        let (pps, deps, svcs, pvcs) = match read.await {
+        let (pps, deps, svcs, pvcs, rbs) = match read.await {
             Err(e) => {
                 let why = format!("hub unreachable: {e}");
                 for r in &book.records {
@@ -287,15 +288,18 @@ impl PoliciesServiceImpl {
                 }
                 return self.record(&book, &rows, outcome).await;
             }
-            Ok((per_profile, pps, deps, svcs, pvcs)) => {
+            Ok((per_profile, pps, deps, svcs, pvcs, rbs)) => {
                 outcome.extend(per_profile);
                 let pps: BTreeMap<String, PropagationPolicy> = pps.into_iter().map(|p| (p.name_any(), p)).collect();
                 let deps: BTreeMap<String, Deployment> = deps.into_iter().map(|d| (d.name_any(), d)).collect();
                 let svcs: BTreeMap<String, Service> = svcs.into_iter().map(|d| (d.name_any(), d)).collect();
                 let pvcs: BTreeSet<String> = pvcs.into_iter().map(|p| p.name_any()).collect();
-                (pps, deps, svcs, pvcs)
+                let rbs: BTreeMap<String, ResourceBinding> = rbs.into_iter().map(|r| (r.name_any(), r)).collect();
+                (pps, deps, svcs, pvcs, rbs)
             }
         };
+        let ready: Option<BTreeSet<String>> =
+            live.as_ref().map(|l| l.health.iter().filter(|(_, h)| h.ready).map(|(n, _)| n.clone()).collect());
         for r in rows.iter().filter(|r| matches!(r.state, ApplyState::Applied | ApplyState::Failed)) {
             let result = if r.state == ApplyState::Failed {
                 // The hub refused it: its policies are not in effect for it.
@@ -307,6 +311,8 @@ impl PoliciesServiceImpl {
                     deployment: deps.get(&r.name),
                     service: svcs.get(&r.name),
                     cache: pvcs.contains(&cache) && pps.contains_key(&cache),
+                    binding: rbs.get(&format!("{}-deployment", r.name)),
+                    ready: ready.as_ref(),
                 };
                 self.deployments.converge(r, &book, on_hub).await
             };

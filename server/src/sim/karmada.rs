@@ -102,6 +102,7 @@ impl Karmada {
         }
         let targets = self.cluster_status();
         self.policies();
+        self.rebalancers();
         self.schedule(&targets);
         self.sync(&targets);
     }
@@ -330,6 +331,50 @@ impl Karmada {
         });
     }
 
+    /// WorkloadRebalancers: each workload's binding is marked for a fresh scheduling round
+    /// (`spec.rescheduleTriggeredAt`), the result recorded, the object removed after its TTL.
+    fn rebalancers(&self) {
+        let store = &self.hub.store;
+        for wr in store.list(rt("WorkloadRebalancer"), None).0 {
+            let name = name_of(&wr).to_string();
+            let generation = wr.pointer("/metadata/generation").cloned().unwrap_or(json!(1));
+            if wr.pointer("/status/observedGeneration") == Some(&generation) {
+                let finished = wr
+                    .pointer("/status/finishTime")
+                    .and_then(Value::as_str)
+                    .and_then(|t| t.parse::<jiff::Timestamp>().ok());
+                let ttl = wr.pointer("/spec/ttlSecondsAfterFinished").and_then(Value::as_i64);
+                if let (Some(f), Some(ttl)) = (finished, ttl) {
+                    if jiff::Timestamp::now().as_second() - f.as_second() >= ttl {
+                        let _ = store.delete(rt("WorkloadRebalancer"), "", &name);
+                    }
+                }
+                continue;
+            }
+            let now = now_rfc3339();
+            let mut observed = Vec::new();
+            for w in wr.pointer("/spec/workloads").and_then(Value::as_array).into_iter().flatten() {
+                let kind = w["kind"].as_str().unwrap_or("").to_ascii_lowercase();
+                let ns = w["namespace"].as_str().unwrap_or("");
+                let rb_name = format!("{}-{kind}", w["name"].as_str().unwrap_or(""));
+                let done = store
+                    .mutate(rt("ResourceBinding"), ns, &rb_name, false, |o| {
+                        o["spec"]["rescheduleTriggeredAt"] = json!(now)
+                    })
+                    .is_ok();
+                observed.push(if done {
+                    json!({"workload": w, "result": "Successful"})
+                } else {
+                    json!({"workload": w, "result": "Failed", "reason": "ReferencedBindingNotFound"})
+                });
+            }
+            let _ = store.mutate(rt("WorkloadRebalancer"), "", &name, true, |o| {
+                o["status"] =
+                    json!({"observedWorkloads": observed, "observedGeneration": generation, "finishTime": now});
+            });
+        }
+    }
+
     /// Finalizers on policies, and what happens when one is deleted.
     fn policies(&self) {
         let store = &self.hub.store;
@@ -455,18 +500,28 @@ impl Karmada {
             .as_ref()
             .and_then(|rb| rb.pointer("/spec/clusters").and_then(Value::as_array).cloned())
             .unwrap_or_default();
-        let same_inputs = existing.as_ref().is_some_and(|rb| {
-            rb.pointer("/spec/placement") == Some(&placement)
-                && rb.pointer("/spec/replicas").and_then(Value::as_i64) == replicas
+        // A reschedule asked for (a WorkloadRebalancer) after the last round: a fresh one.
+        let asked = existing.as_ref().is_some_and(|rb| {
+            let at = |p: &str| rb.pointer(p).and_then(Value::as_str).and_then(|t| t.parse::<jiff::Timestamp>().ok());
+            match (at("/spec/rescheduleTriggeredAt"), at("/status/lastScheduledTime")) {
+                (Some(t), Some(last)) => t >= last,
+                (Some(_), None) => true,
+                _ => false,
+            }
         });
+        let same_inputs = !asked
+            && existing.as_ref().is_some_and(|rb| {
+                rb.pointer("/spec/placement") == Some(&placement)
+                    && rb.pointer("/spec/replicas").and_then(Value::as_i64) == replicas
+            });
         // Stable: a binding keeps its clusters while they stay eligible and nothing changed.
         let still_ok = !previous.is_empty()
             && previous
                 .iter()
                 .all(|p| targets.iter().any(|c| name_of(&c.obj) == p["name"] && fits_placement(&placement, &c.obj)))
             && previous.iter().all(|p| !evicted.iter().any(|e| p["name"] == e.as_str()));
-        let outcome =
-            if same_inputs && still_ok { Ok(previous.clone()) } else { assign(&placement, replicas, t, &eligible) };
+        let reused = same_inputs && still_ok;
+        let outcome = if reused { Ok(previous.clone()) } else { assign(&placement, replicas, t, &eligible) };
         let (clusters, condition) = match outcome {
             Ok(c) if !c.is_empty() => (c, ("True", "Success", "Binding has been scheduled successfully.".to_string())),
             Ok(_) => {
@@ -513,9 +568,13 @@ impl Karmada {
             ),
             Some(_) => store.mutate(rt("ResourceBinding"), &ns, &rb_name, false, |o| {
                 let tasks = o.pointer("/spec/gracefulEvictionTasks").cloned();
+                let asked = o.pointer("/spec/rescheduleTriggeredAt").cloned();
                 o["spec"] = spec;
                 if let Some(tasks) = tasks {
                     o["spec"]["gracefulEvictionTasks"] = tasks;
+                }
+                if let Some(at) = asked {
+                    o["spec"]["rescheduleTriggeredAt"] = at;
                 }
             }),
         };
@@ -541,6 +600,9 @@ impl Karmada {
             let _ = store.mutate(rt("ResourceBinding"), &ns, &rb_name, true, |o| {
                 super::member::set_condition(o, "Scheduled", condition.0, condition.1, &message);
                 o["status"]["schedulerObservedGeneration"] = generation;
+                if scheduled && !reused {
+                    o["status"]["lastScheduledTime"] = json!(now_rfc3339());
+                }
             });
             // Karmada marks the template with its policy.
             if labels_of(t).get(POLICY_LABEL) != Some(&pp_name) {

@@ -78,6 +78,7 @@ pub const RESOURCES: &[ResourceType] = &[
     hub(rt("policy.karmada.io", "v1alpha1", "PropagationPolicy", "propagationpolicies", true, &["pp"])),
     hub(rt("policy.karmada.io", "v1alpha1", "OverridePolicy", "overridepolicies", true, &["op"])),
     hub(rt("policy.karmada.io", "v1alpha1", "ClusterTaintPolicy", "clustertaintpolicies", false, &[])),
+    hub(rt("apps.karmada.io", "v1alpha1", "WorkloadRebalancer", "workloadrebalancers", false, &[])),
     hub(rt("work.karmada.io", "v1alpha2", "ResourceBinding", "resourcebindings", true, &["rb"])),
 ];
 
