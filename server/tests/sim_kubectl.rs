@@ -138,3 +138,54 @@ fn kubectl_apply_propagates_to_members_and_delete_cleans_up() {
         "binding gone with its template"
     );
 }
+
+#[test]
+fn kubectl_imperative_commands_create_scale_and_read_the_webhook() {
+    let sim = SimProcess::start(&["--join", "--sim-time-scale", "0.01"]);
+    let ok = |args: &[&str]| {
+        let o = sim.kubectl("hub", args);
+        assert!(o.status.success(), "kubectl {args:?}: {}", text(&o));
+        text(&o)
+    };
+    // kubectl 1.2x and later send these as protobuf; the API server reads them.
+    assert!(ok(&["create", "namespace", "demo"]).contains("namespace/demo created"));
+    ok(&["-n", "demo", "create", "configmap", "settings", "--from-literal=mode=fast"]);
+    ok(&["-n", "demo", "create", "secret", "generic", "token", "--from-literal=value=s3cret"]);
+    ok(&["-n", "demo", "create", "deployment", "web", "--image=nginx:1.27", "--replicas=2"]);
+    assert_eq!(ok(&["-n", "demo", "get", "configmap", "settings", "-o", "jsonpath={.data.mode}"]), "fast");
+    assert_eq!(ok(&["-n", "demo", "get", "secret", "token", "-o", "jsonpath={.data.value}"]), "czNjcmV0");
+    assert_eq!(
+        ok(&[
+            "-n",
+            "demo",
+            "get",
+            "deployment",
+            "web",
+            "-o",
+            "jsonpath={.spec.replicas} {.spec.template.spec.containers[0].image}"
+        ]),
+        "2 nginx:1.27"
+    );
+    // `kubectl scale` goes through the scale subresource.
+    assert!(ok(&["-n", "demo", "scale", "deployment", "web", "--replicas=0"]).contains("scaled"));
+    assert_eq!(ok(&["-n", "demo", "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"]), "0");
+    // The webhook's refusal reads as Karmada's.
+    let refused = sim.kubectl_stdin(
+        "hub",
+        &["apply", "-f", "-"],
+        r#"
+apiVersion: policy.karmada.io/v1alpha1
+kind: PropagationPolicy
+metadata: {name: web-fo, namespace: demo}
+spec:
+  resourceSelectors: [{apiVersion: apps/v1, kind: Deployment, name: web}]
+  failover: {application: {decisionConditions: {tolerationSeconds: 30}, purgeMode: Never}}
+"#,
+    );
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains("admission webhook \"propagationpolicy.karmada.io\" denied the request: spec.propagateDeps: Invalid value: false: application failover is set, propagateDeps must be true"),
+        "{}",
+        text(&refused)
+    );
+}

@@ -173,7 +173,8 @@ fn parse(c: &Cluster, path: &str) -> Result<Route, ApiError> {
         return Err(ApiError::no_route(path));
     }
     if let Some(sub) = &t.sub {
-        if sub != "status" && !(sub == "log" && t.res.kind == "Pod") {
+        if sub != "status" && !(sub == "log" && t.res.kind == "Pod") && !(sub == "scale" && t.res.kind == "Deployment")
+        {
             return Err(ApiError::no_route(path));
         }
     }
@@ -218,9 +219,15 @@ async fn dispatch(State(c): State<Arc<Cluster>>, Query(q): Query<Params>, req: R
     let include_object = q.get("includeObject").is_some_and(|v| v == "Object");
     let ct =
         parts.headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json").to_string();
-    // Protobuf is not spoken here; clients fall back to JSON on 415.
-    if ct.contains("protobuf") || ct.contains("cbor") {
+    // Protobuf bodies are read for the kinds kubectl's imperative commands create; CBOR not at all.
+    if ct.contains("cbor") {
         return ApiError::unsupported_media(&ct).into_response();
+    }
+    if t.sub.as_deref() == Some("scale") {
+        return match scale(&c, &t, &q, verb, &ct, &body) {
+            Ok(v) => Json(v).into_response(),
+            Err(e) => e.into_response(),
+        };
     }
     let result = match verb {
         "watch" => return watch(c, t, q).await,
@@ -251,7 +258,13 @@ fn decode_body(ct: &str, body: &Bytes) -> Result<Value, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request("the request body is empty"));
     }
-    let v: Value = if ct.contains("yaml") {
+    let v: Value = if ct.contains("protobuf") {
+        super::protobuf::decode(body).map_err(|e| {
+            let mut err = ApiError::unsupported_media(ct);
+            err.message = format!("{}: {e}", err.message);
+            err
+        })?
+    } else if ct.contains("yaml") {
         serde_yaml::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?
     } else {
         serde_json::from_slice(body).map_err(|e| ApiError::bad_request(format!("error decoding JSON: {e}")))?
@@ -370,6 +383,55 @@ fn create(c: &Cluster, t: &Target, q: &Params, ct: &str, body: &Bytes) -> Result
         return Ok(v);
     }
     c.store.create(t.res, &ns, v)
+}
+
+/// The `scale` subresource (`kubectl scale`): an `autoscaling/v1` Scale read from the Deployment,
+/// and written back to its `spec.replicas` by a replace or a patch of the Scale.
+fn scale(c: &Cluster, t: &Target, q: &Params, verb: &str, ct: &str, body: &Bytes) -> Result<Value, ApiError> {
+    let ns = t.ns.clone().unwrap_or_default();
+    let name = t.name.clone().unwrap_or_default();
+    let view = |d: &Value| {
+        let selector = d
+            .pointer("/spec/selector/matchLabels")
+            .and_then(Value::as_object)
+            .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(","))
+            .unwrap_or_default();
+        json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+               "metadata": {"name": name, "namespace": ns, "uid": d["metadata"]["uid"], "resourceVersion": d["metadata"]["resourceVersion"], "creationTimestamp": d["metadata"]["creationTimestamp"]},
+               "spec": {"replicas": d.pointer("/spec/replicas").cloned().unwrap_or(json!(1))},
+               "status": {"replicas": d.pointer("/status/replicas").cloned().unwrap_or(json!(0)), "selector": selector}})
+    };
+    let current = c.store.get(t.res, &ns, &name)?;
+    let mut wanted = view(&current);
+    match verb {
+        "get" => return Ok(wanted),
+        "update" => wanted = decode_body(ct, body)?,
+        "patch" => {
+            let p: Value = serde_json::from_slice(body)
+                .map_err(|e| ApiError::bad_request(format!("error decoding patch: {e}")))?;
+            match ct.split(';').next().unwrap_or("").trim() {
+                "application/merge-patch+json" => patch::merge_patch(&mut wanted, &p),
+                "application/strategic-merge-patch+json" => patch::strategic_merge(&mut wanted, &p),
+                "application/json-patch+json" => json_patch(&mut wanted, &p)?,
+                other => return Err(ApiError::unsupported_media(other)),
+            }
+        }
+        other => return Err(ApiError::method_not_allowed(other)),
+    }
+    let Some(replicas) = wanted.pointer("/spec/replicas").and_then(Value::as_i64).filter(|r| *r >= 0) else {
+        return Err(ApiError::invalid(
+            t.res,
+            &name,
+            "spec.replicas",
+            &wanted["spec"]["replicas"].to_string(),
+            "must be greater than or equal to 0",
+        ));
+    };
+    if dry_run(q) {
+        return Ok(wanted);
+    }
+    let updated = c.store.mutate(t.res, &ns, &name, false, |o| o["spec"]["replicas"] = json!(replicas))?;
+    Ok(view(&updated))
 }
 
 /// Records a non-apply writer in managedFields, as the API server does for every write.

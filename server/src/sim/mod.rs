@@ -13,6 +13,7 @@ mod names;
 mod openapi;
 mod overrides;
 mod patch;
+mod protobuf;
 mod quantity;
 mod rbac;
 mod registry;
