@@ -169,6 +169,10 @@ fn kubectl_imperative_commands_create_scale_and_read_the_webhook() {
     // `kubectl scale` goes through the scale subresource.
     assert!(ok(&["-n", "demo", "scale", "deployment", "web", "--replicas=0"]).contains("scaled"));
     assert_eq!(ok(&["-n", "demo", "get", "deployment", "web", "-o", "jsonpath={.spec.replicas}"]), "0");
+    // The Swagger 2.0 document, as `kubectl get --raw` reads it.
+    let v2: serde_json::Value = serde_json::from_str(&ok(&["get", "--raw", "/openapi/v2"])).unwrap();
+    assert_eq!(v2["swagger"], "2.0");
+    assert!(v2["paths"]["/apis/policy.karmada.io/v1alpha1/namespaces/{namespace}/propagationpolicies"].is_object());
     // The webhook's refusal reads as Karmada's.
     let refused = sim.kubectl_stdin(
         "hub",

@@ -1,6 +1,7 @@
 //! Just enough OpenAPI v3 for kubectl: every path with its group-version-kind and the
 //! `fieldValidation` parameter (so kubectl leaves validation to the server), and schemas that
-//! accept any fields. No v2 (protobuf) document: clients fall back to merge patches.
+//! accept any fields; the v2 document in JSON only (clients asking for protobuf fall back to merge
+//! patches).
 use super::cluster::Cluster;
 use super::resources::{ResourceType, RESOURCES};
 use super::status::ApiError;
@@ -23,8 +24,41 @@ fn schema_name(r: &ResourceType) -> String {
     format!("io.k8s.sim.{g}.{}.{}", r.version, r.kind)
 }
 
-pub async fn v2() -> Response {
-    ApiError::no_route("/openapi/v2").into_response()
+/// The Swagger 2.0 document, in JSON for a client that reads JSON (`kubectl get --raw`). A client
+/// that asks for the protobuf form (kubectl's validation) gets a 404, as from a server without it,
+/// and falls back to merge patches.
+pub async fn v2(State(c): State<Arc<Cluster>>, headers: axum::http::HeaderMap) -> Response {
+    let accept = headers.get(axum::http::header::ACCEPT).and_then(|v| v.to_str().ok()).unwrap_or("");
+    if accept.contains("protobuf") && !accept.contains("json") {
+        return ApiError::no_route("/openapi/v2").into_response();
+    }
+    let mut paths = Map::new();
+    let mut definitions = Map::new();
+    for r in RESOURCES.iter().filter(|r| c.hub || !r.hub_only) {
+        let gvk = json!([{"group": r.group, "version": r.version, "kind": r.kind}]);
+        let reference = json!({"$ref": format!("#/definitions/{}", schema_name(r))});
+        let op = |action: &str| {
+            json!({"operationId": format!("{action}{}", r.kind), "x-kubernetes-action": action,
+                   "x-kubernetes-group-version-kind": gvk[0], "responses": {"200": {"description": "OK", "schema": reference}}})
+        };
+        let base = if r.namespaced {
+            format!("/{}/namespaces/{{namespace}}/{}", gv_path(r), r.plural)
+        } else {
+            format!("/{}/{}", gv_path(r), r.plural)
+        };
+        paths.insert(base.clone(), json!({"get": op("list"), "post": op("post")}));
+        paths.insert(
+            format!("{base}/{{name}}"),
+            json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+        );
+        definitions.insert(
+            schema_name(r),
+            json!({"type": "object", "x-kubernetes-group-version-kind": gvk,
+                   "properties": {"apiVersion": {"type": "string"}, "kind": {"type": "string"}, "metadata": {"type": "object"}, "spec": {"type": "object"}, "status": {"type": "object"}}}),
+        );
+    }
+    Json(json!({"swagger": "2.0", "info": {"title": "Kubernetes", "version": c.kubernetes_version}, "paths": paths, "definitions": definitions}))
+        .into_response()
 }
 
 pub async fn v3_root(State(c): State<Arc<Cluster>>) -> Json<Value> {
