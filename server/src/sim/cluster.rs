@@ -84,6 +84,21 @@ impl Cluster {
         }
     }
 
+    /// Records an Event about `involved`, as a controller named `component` does.
+    pub fn event(&self, component: &str, involved: &serde_json::Value, kind: &str, reason: &str, message: &str) {
+        use super::store::{name_of, now_rfc3339, ns_of};
+        let ns = if ns_of(involved).is_empty() { "default" } else { ns_of(involved) };
+        let now = now_rfc3339();
+        let ev = serde_json::json!({
+            "metadata": {"generateName": format!("{}.", name_of(involved))},
+            "involvedObject": {"kind": involved["kind"], "name": name_of(involved), "namespace": ns_of(involved), "uid": involved["metadata"]["uid"], "apiVersion": involved["apiVersion"]},
+            "reason": reason, "message": message, "type": kind, "count": 1,
+            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": component}, "reportingComponent": component,
+        });
+        let events = super::resources::ResourceType::of_kind("Event").expect("events are served");
+        let _ = self.store.create(events, ns, ev);
+    }
+
     pub fn is_down(&self) -> bool {
         self.faults.down.load(Ordering::Relaxed)
     }

@@ -81,15 +81,7 @@ impl Karmada {
 
     /// An Event on the hub about one of its objects, as Karmada's controllers record them.
     fn event(&self, involved: &Value, kind: &str, reason: &str, message: &str) {
-        let now = now_rfc3339();
-        let ns = if ns_of(involved).is_empty() { "default" } else { ns_of(involved) };
-        let ev = json!({
-            "metadata": {"generateName": format!("{}.", name_of(involved))},
-            "involvedObject": {"kind": involved["kind"], "name": name_of(involved), "namespace": ns_of(involved), "uid": involved["metadata"]["uid"], "apiVersion": involved["apiVersion"]},
-            "reason": reason, "message": message, "type": kind, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "karmada-scheduler"}, "reportingComponent": "karmada-scheduler",
-        });
-        let _ = self.hub.store.create(rt("Event"), ns, ev);
+        self.hub.event("karmada-scheduler", involved, kind, reason, message);
     }
 
     fn failover_on(&self) -> bool {

@@ -191,15 +191,7 @@ impl Member {
     }
 
     pub fn event(&self, involved: &Value, kind: &str, reason: &str, message: &str) {
-        let ns = if ns_of(involved).is_empty() { "default" } else { ns_of(involved) };
-        let now = now_rfc3339();
-        let ev = json!({
-            "metadata": {"generateName": format!("{}.", name_of(involved))},
-            "involvedObject": {"kind": involved["kind"], "name": name_of(involved), "namespace": ns_of(involved), "uid": involved["metadata"]["uid"], "apiVersion": involved["apiVersion"]},
-            "reason": reason, "message": message, "type": kind, "count": 1,
-            "firstTimestamp": now, "lastTimestamp": now, "source": {"component": "simulated-kubelet"}, "reportingComponent": "simulated-kubelet",
-        });
-        let _ = self.cluster.store.create(rt("Event"), ns, ev);
+        self.cluster.event("simulated-kubelet", involved, kind, reason, message);
     }
 
     /// One pass of every control loop.

@@ -24,6 +24,20 @@ fn schema_name(r: &ResourceType) -> String {
     format!("io.k8s.sim.{g}.{}.{}", r.version, r.kind)
 }
 
+/// A type's two paths (collection and item) with their operations, each built by `op(action)`.
+fn insert_paths(paths: &mut Map<String, Value>, r: &ResourceType, op: impl Fn(&str) -> Value) {
+    let base = if r.namespaced {
+        format!("/{}/namespaces/{{namespace}}/{}", gv_path(r), r.plural)
+    } else {
+        format!("/{}/{}", gv_path(r), r.plural)
+    };
+    paths.insert(base.clone(), json!({"get": op("list"), "post": op("post")}));
+    paths.insert(
+        format!("{base}/{{name}}"),
+        json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+    );
+}
+
 /// The Swagger 2.0 document, in JSON for a client that reads JSON (`kubectl get --raw`). A client
 /// that asks for the protobuf form (kubectl's validation) gets a 404, as from a server without it,
 /// and falls back to merge patches.
@@ -41,16 +55,7 @@ pub async fn v2(State(c): State<Arc<Cluster>>, headers: axum::http::HeaderMap) -
             json!({"operationId": format!("{action}{}", r.kind), "x-kubernetes-action": action,
                    "x-kubernetes-group-version-kind": gvk[0], "responses": {"200": {"description": "OK", "schema": reference}}})
         };
-        let base = if r.namespaced {
-            format!("/{}/namespaces/{{namespace}}/{}", gv_path(r), r.plural)
-        } else {
-            format!("/{}/{}", gv_path(r), r.plural)
-        };
-        paths.insert(base.clone(), json!({"get": op("list"), "post": op("post")}));
-        paths.insert(
-            format!("{base}/{{name}}"),
-            json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
-        );
+        insert_paths(&mut paths, r, op);
         definitions.insert(
             schema_name(r),
             json!({"type": "object", "x-kubernetes-group-version-kind": gvk,
@@ -92,16 +97,7 @@ pub async fn v3_group(State(c): State<Arc<Cluster>>, Path(gv): Path<String>) -> 
                    "x-kubernetes-group-version-kind": gvk, "parameters": params,
                    "responses": {"200": {"description": "OK", "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{}", schema_name(r))}}}}}})
         };
-        let base = if r.namespaced {
-            format!("/{}/namespaces/{{namespace}}/{}", gv_path(r), r.plural)
-        } else {
-            format!("/{}/{}", gv_path(r), r.plural)
-        };
-        paths.insert(base.clone(), json!({"get": op("list"), "post": op("post")}));
-        paths.insert(
-            format!("{base}/{{name}}"),
-            json!({"get": op("get"), "put": op("put"), "patch": op("patch"), "delete": op("delete")}),
-        );
+        insert_paths(&mut paths, r, op);
         let any = json!({"type": "object", "x-kubernetes-preserve-unknown-fields": true});
         schemas.insert(
             schema_name(r),
