@@ -406,16 +406,6 @@ pub struct ClusterTaintPolicySpec {
     pub taints: Vec<ClusterTaint>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase")]
-pub struct RebalanceWorkload {
-    pub api_version: String,
-    pub kind: String,
-    pub name: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub namespace: Option<String>,
-}
-
 /// Asks Karmada to schedule workloads afresh (it does not move them back by itself).
 #[derive(CustomResource, Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 #[kube(
@@ -427,7 +417,7 @@ pub struct RebalanceWorkload {
 )]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadRebalancerSpec {
-    pub workloads: Vec<RebalanceWorkload>,
+    pub workloads: Vec<ObjectReference>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ttl_seconds_after_finished: Option<i32>,
 }

@@ -5,7 +5,7 @@ use super::join::MANAGED_BY_LABEL;
 use super::karmada::{
     ApplicationFailoverBehavior, ClusterAffinity, ClusterFailoverBehavior, ClusterPreferences, ClusterTaint,
     ClusterTaintPolicy, ClusterTaintPolicySpec, ClusterToleration, DecisionConditions, FailoverBehavior,
-    MatchCondition, OverridePolicy, OverridePolicySpec, Overriders, Placement, PlaintextOverrider, RebalanceWorkload,
+    MatchCondition, ObjectReference, OverridePolicy, OverridePolicySpec, Overriders, Placement, PlaintextOverrider,
     ReplicaSchedulingStrategy, ResourceBinding, ResourceSelector, RuleWithCluster, SpreadConstraint,
     StaticClusterWeight, WorkloadRebalancer, WorkloadRebalancerSpec,
 };
@@ -218,11 +218,12 @@ pub fn rebalancer(name: &str) -> WorkloadRebalancer {
             ..Default::default()
         },
         spec: WorkloadRebalancerSpec {
-            workloads: vec![RebalanceWorkload {
+            workloads: vec![ObjectReference {
                 api_version: "apps/v1".into(),
                 kind: "Deployment".into(),
+                namespace: SERVING_NS.into(),
                 name: name.into(),
-                namespace: Some(SERVING_NS.into()),
+                uid: None,
             }],
             ttl_seconds_after_finished: Some(60),
         },
@@ -235,37 +236,48 @@ pub fn rebalancer(name: &str) -> WorkloadRebalancer {
 pub const NODE_PORT_POLICY: &str = "hmas-node-ports";
 
 pub fn node_port_policy() -> OverridePolicy {
-    let labels = BTreeMap::from([
-        (MANAGED_BY_LABEL.to_string(), "hmas".to_string()),
-        (ROLE_LABEL.to_string(), "node-ports".to_string()),
-    ]);
+    let servers = [(MANAGED_BY_LABEL, "hmas"), (ROLE_LABEL, "server")];
+    serving_override(
+        NODE_PORT_POLICY,
+        &[(ROLE_LABEL, "node-ports")],
+        ("v1", "Service"),
+        &servers,
+        vec![op("replace", "/spec/type".into(), Some(json!("NodePort")))],
+    )
+}
+
+/// An OverridePolicy of H-MAS's in the serving namespace: `plaintext` applied on every cluster to
+/// the objects of `(apiVersion, kind)` carrying `selected` labels.
+fn serving_override(
+    name: &str,
+    labels: &[(&str, &str)],
+    (api_version, kind): (&str, &str),
+    selected: &[(&str, &str)],
+    plaintext: Vec<PlaintextOverrider>,
+) -> OverridePolicy {
+    let map = |pairs: &[(&str, &str)]| -> BTreeMap<String, String> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    let mut own = map(labels);
+    own.insert(MANAGED_BY_LABEL.to_string(), "hmas".to_string());
     OverridePolicy {
         metadata: ObjectMeta {
-            name: Some(NODE_PORT_POLICY.into()),
+            name: Some(name.into()),
             namespace: Some(SERVING_NS.into()),
-            labels: Some(labels),
+            labels: Some(own),
             ..Default::default()
         },
         spec: OverridePolicySpec {
             resource_selectors: vec![ResourceSelector {
-                api_version: "v1".into(),
-                kind: "Service".into(),
+                api_version: api_version.into(),
+                kind: kind.into(),
                 namespace: Some(SERVING_NS.into()),
                 name: None,
-                label_selector: Some(LabelSelector {
-                    match_labels: Some(BTreeMap::from([
-                        (MANAGED_BY_LABEL.to_string(), "hmas".to_string()),
-                        (ROLE_LABEL.to_string(), "server".to_string()),
-                    ])),
-                    ..Default::default()
-                }),
+                label_selector: Some(LabelSelector { match_labels: Some(map(selected)), ..Default::default() }),
             }],
             override_rules: vec![RuleWithCluster {
                 target_cluster: None,
-                overriders: Overriders {
-                    plaintext: vec![op("replace", "/spec/type".into(), Some(json!("NodePort")))],
-                    ..Default::default()
-                },
+                overriders: Overriders { plaintext, ..Default::default() },
             }],
         },
     }
@@ -456,35 +468,13 @@ pub fn overriders(p: &ResourceProfile, gpu_products: &[String]) -> Vec<Plaintext
 
 /// The profile's OverridePolicy in the serving namespace.
 pub fn override_policy(p: &ResourceProfile, gpu_products: &[String]) -> OverridePolicy {
-    let labels = BTreeMap::from([
-        (MANAGED_BY_LABEL.to_string(), "hmas".to_string()),
-        (ROLE_LABEL.to_string(), "resource-profile".to_string()),
-        (PROFILE_LABEL.to_string(), p.name.clone()),
-    ]);
-    OverridePolicy {
-        metadata: ObjectMeta {
-            name: Some(profile_object_name(&p.name)),
-            namespace: Some(SERVING_NS.into()),
-            labels: Some(labels),
-            ..Default::default()
-        },
-        spec: OverridePolicySpec {
-            resource_selectors: vec![ResourceSelector {
-                api_version: "apps/v1".into(),
-                kind: "Deployment".into(),
-                namespace: Some(SERVING_NS.into()),
-                name: None,
-                label_selector: Some(LabelSelector {
-                    match_labels: Some(BTreeMap::from([(PROFILE_LABEL.to_string(), p.name.clone())])),
-                    ..Default::default()
-                }),
-            }],
-            override_rules: vec![RuleWithCluster {
-                target_cluster: None,
-                overriders: Overriders { plaintext: overriders(p, gpu_products), ..Default::default() },
-            }],
-        },
-    }
+    serving_override(
+        &profile_object_name(&p.name),
+        &[(ROLE_LABEL, "resource-profile"), (PROFILE_LABEL, &p.name)],
+        ("apps/v1", "Deployment"),
+        &[(PROFILE_LABEL, &p.name)],
+        overriders(p, gpu_products),
+    )
 }
 
 /// Whether `actual` holds everything `desired` says: the hub may add defaults, but nothing

@@ -233,8 +233,11 @@ impl DeploymentsServiceImpl {
         };
         if in_step {
             if let (Some(pp), Some(rb), Some(ready)) = (hub.policy, hub.binding, hub.ready) {
+                // The deployment is in step either way: a refused request is tried again next pass.
                 if policy::strayed_from_division(&pp.spec.placement, rb, ready) {
-                    self.rebalance(&r.name).await?;
+                    if let Err(e) = self.rebalance(&r.name).await {
+                        tracing::warn!(deployment = %r.name, error = %e, "the hub refused a rebalance");
+                    }
                 }
             }
             return Ok(true);

@@ -6,10 +6,15 @@ use super::resources::ResourceType;
 use super::status::ApiError;
 use serde_json::{json, Value};
 
-/// One refused field: its path, the value and why.
-struct FieldError {
-    field: String,
-    text: String,
+/// One refused field: its path, and the API server's words (`<field>: <why>`).
+pub struct FieldError {
+    pub field: String,
+    pub text: String,
+}
+
+/// The items of the array at `pointer`, with their index (none when it is absent).
+fn items<'a>(obj: &'a Value, pointer: &str) -> impl Iterator<Item = (usize, &'a Value)> {
+    obj.pointer(pointer).and_then(Value::as_array).into_iter().flatten().enumerate()
 }
 
 fn unsupported(field: &str, value: &str, allowed: &[&str]) -> FieldError {
@@ -78,25 +83,13 @@ fn schema(res: &ResourceType, obj: &Value) -> Vec<FieldError> {
                 APP_PURGE,
             );
             check_enum(e, obj, "/spec/failover/cluster/purgeMode", "spec.failover.cluster.purgeMode", CLUSTER_PURGE);
-            for (i, _) in obj
-                .pointer("/spec/placement/clusterTolerations")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (i, _) in items(obj, "/spec/placement/clusterTolerations") {
                 let p = format!("/spec/placement/clusterTolerations/{i}");
                 let f = format!("spec.placement.clusterTolerations[{i}]");
                 check_enum(e, obj, &format!("{p}/operator"), &format!("{f}.operator"), &["Exists", "Equal"]);
                 check_enum(e, obj, &format!("{p}/effect"), &format!("{f}.effect"), EFFECTS);
             }
-            for (i, _) in obj
-                .pointer("/spec/placement/spreadConstraints")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (i, _) in items(obj, "/spec/placement/spreadConstraints") {
                 check_enum(
                     e,
                     obj,
@@ -113,13 +106,9 @@ fn schema(res: &ResourceType, obj: &Value) -> Vec<FieldError> {
             }
         }
         "OverridePolicy" => {
-            for (r, rule) in
-                obj.pointer("/spec/overrideRules").and_then(Value::as_array).into_iter().flatten().enumerate()
-            {
+            for (r, rule) in items(obj, "/spec/overrideRules") {
                 let base = format!("spec.overrideRules[{r}].overriders");
-                for (i, _) in
-                    rule.pointer("/overriders/plaintext").and_then(Value::as_array).into_iter().flatten().enumerate()
-                {
+                for (i, _) in items(rule, "/overriders/plaintext") {
                     check_enum(
                         &mut out,
                         rule,
@@ -135,13 +124,7 @@ fn schema(res: &ResourceType, obj: &Value) -> Vec<FieldError> {
                     ("labelsOverrider", &["add", "remove", "replace"][..]),
                     ("annotationsOverrider", &["add", "remove", "replace"][..]),
                 ] {
-                    for (i, _) in rule
-                        .pointer(&format!("/overriders/{kind}"))
-                        .and_then(Value::as_array)
-                        .into_iter()
-                        .flatten()
-                        .enumerate()
-                    {
+                    for (i, _) in items(rule, &format!("/overriders/{kind}")) {
                         check_enum(
                             &mut out,
                             rule,
@@ -154,7 +137,7 @@ fn schema(res: &ResourceType, obj: &Value) -> Vec<FieldError> {
             }
         }
         "ClusterTaintPolicy" => {
-            for (i, _) in obj.pointer("/spec/taints").and_then(Value::as_array).into_iter().flatten().enumerate() {
+            for (i, _) in items(obj, "/spec/taints") {
                 check_enum(
                     &mut out,
                     obj,
@@ -164,9 +147,7 @@ fn schema(res: &ResourceType, obj: &Value) -> Vec<FieldError> {
                 );
             }
             for list in ["addOnConditions", "removeOnConditions"] {
-                for (i, _) in
-                    obj.pointer(&format!("/spec/{list}")).and_then(Value::as_array).into_iter().flatten().enumerate()
-                {
+                for (i, _) in items(obj, &format!("/spec/{list}")) {
                     check_enum(
                         &mut out,
                         obj,
@@ -200,13 +181,7 @@ fn webhook(res: &ResourceType, obj: &Value, allow_no_execute: bool) -> (&'static
                     "application failover is set, propagateDeps must be true",
                 ));
             }
-            for (i, c) in obj
-                .pointer("/spec/placement/spreadConstraints")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-                .enumerate()
-            {
+            for (i, c) in items(obj, "/spec/placement/spreadConstraints") {
                 let f = format!("spec.placement.spreadConstraints[{i}]");
                 let min = c.get("minGroups").and_then(Value::as_i64).unwrap_or(0);
                 let max = c.get("maxGroups").and_then(Value::as_i64).unwrap_or(0);
@@ -256,12 +231,8 @@ fn webhook(res: &ResourceType, obj: &Value, allow_no_execute: bool) -> (&'static
             ("propagationpolicy.karmada.io", out)
         }
         "OverridePolicy" => {
-            for (r, rule) in
-                obj.pointer("/spec/overrideRules").and_then(Value::as_array).into_iter().flatten().enumerate()
-            {
-                for (i, p) in
-                    rule.pointer("/overriders/plaintext").and_then(Value::as_array).into_iter().flatten().enumerate()
-                {
+            for (r, rule) in items(obj, "/spec/overrideRules") {
+                for (i, p) in items(rule, "/overriders/plaintext") {
                     let f = format!("spec.overrideRules[{r}].overriders.plaintext[{i}].value");
                     let has_value = p.get("value").is_some_and(|v| !v.is_null());
                     match p.get("operator").and_then(Value::as_str) {
@@ -279,7 +250,7 @@ fn webhook(res: &ResourceType, obj: &Value, allow_no_execute: bool) -> (&'static
         }
         "ClusterTaintPolicy" => {
             if !allow_no_execute {
-                for (i, t) in obj.pointer("/spec/taints").and_then(Value::as_array).into_iter().flatten().enumerate() {
+                for (i, t) in items(obj, "/spec/taints") {
                     if t.get("effect").and_then(Value::as_str) == Some("NoExecute") {
                         out.push(FieldError {
                             field: format!("spec.taints[{i}]"),
@@ -308,16 +279,7 @@ pub fn admit(res: &ResourceType, obj: &Value, allow_no_execute: bool) -> Result<
     let name = obj.pointer("/metadata/name").and_then(Value::as_str).unwrap_or("");
     let errs = schema(res, obj);
     if !errs.is_empty() {
-        let causes: Vec<Value> = errs
-            .iter()
-            .map(|e| {
-                let message = e.text.strip_prefix(&format!("{}: ", e.field)).unwrap_or(&e.text).to_string();
-                let reason =
-                    if message.starts_with("Unsupported") { "FieldValueNotSupported" } else { "FieldValueRequired" };
-                json!({"reason": reason, "message": message, "field": e.field})
-            })
-            .collect();
-        return Err(ApiError::invalid_causes(res, name, &joined(&errs), causes));
+        return Err(refusal(res, name, &errs));
     }
     let (hook, errs) = webhook(res, obj, allow_no_execute);
     if !errs.is_empty() {
@@ -326,31 +288,45 @@ pub fn admit(res: &ResourceType, obj: &Value, allow_no_execute: bool) -> Result<
     Ok(())
 }
 
+/// The API server's 422 for refused fields, each a cause with the reason its wording names.
+pub fn refusal(res: &ResourceType, name: &str, errs: &[FieldError]) -> ApiError {
+    let causes: Vec<Value> = errs
+        .iter()
+        .map(|e| {
+            let message = e.text.strip_prefix(&format!("{}: ", e.field)).unwrap_or(&e.text).to_string();
+            let reason = if message.starts_with("Unsupported") {
+                "FieldValueNotSupported"
+            } else if message.starts_with("Required") {
+                "FieldValueRequired"
+            } else {
+                "FieldValueInvalid"
+            };
+            json!({"reason": reason, "message": message, "field": e.field})
+        })
+        .collect();
+    ApiError::invalid_causes(res, name, &joined(errs), causes)
+}
+
 /// The node ports a Service asks for, with their index in `spec.ports`.
 pub fn node_ports(svc: &Value) -> Vec<(usize, i64)> {
-    svc.pointer("/spec/ports")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .enumerate()
-        .filter_map(|(i, p)| p.get("nodePort").and_then(Value::as_i64).map(|n| (i, n)))
-        .collect()
+    items(svc, "/spec/ports").filter_map(|(i, p)| p.get("nodePort").and_then(Value::as_i64).map(|n| (i, n))).collect()
 }
 
 /// The API server's own check of a Service's node ports: in range, and not taken by another
 /// Service of the cluster (`others`: every Service there, this one included).
-pub fn check_node_ports(svc: &Value, others: &[Value]) -> Result<(), String> {
+pub fn check_node_ports(svc: &Value, others: &[Value]) -> Result<(), FieldError> {
     let me = (super::store::ns_of(svc), super::store::name_of(svc));
     for (i, port) in node_ports(svc) {
         let field = format!("spec.ports[{i}].nodePort");
         if !(30000..=32767).contains(&port) {
-            return Err(format!("{field}: Invalid value: {port}: provided port is not in the valid range. The range of valid ports is 30000-32767"));
+            let why = "provided port is not in the valid range. The range of valid ports is 30000-32767";
+            return Err(invalid(&field, &json!(port), why));
         }
         let taken = others.iter().any(|o| {
             (super::store::ns_of(o), super::store::name_of(o)) != me && node_ports(o).iter().any(|(_, p)| *p == port)
         });
         if taken {
-            return Err(format!("{field}: Invalid value: {port}: provided port is already allocated"));
+            return Err(invalid(&field, &json!(port), "provided port is already allocated"));
         }
     }
     Ok(())

@@ -343,11 +343,7 @@ fn admit(c: &Cluster, res: &'static ResourceType, v: &mut Value) -> Result<(), A
             // The hub allocates like any API server; a member's kubelet side binds its ports itself.
             super::admission::allocate_node_ports(v, current.as_ref(), &others);
         }
-        super::admission::check_node_ports(v, &others).map_err(|why| {
-            let field = why.split(':').next().unwrap_or("").to_string();
-            let cause = json!({"reason": "FieldValueInvalid", "message": why.split_once(": ").map(|x| x.1).unwrap_or(&why), "field": field});
-            ApiError::invalid_causes(res, &name, &why, vec![cause])
-        })?;
+        super::admission::check_node_ports(v, &others).map_err(|e| super::admission::refusal(res, &name, &[e]))?;
     }
     if !c.hub {
         return Ok(());

@@ -1113,7 +1113,7 @@ fn apply_copy(member: &Member, res: &'static ResourceType, ns: &str, mut desired
         let mut named = desired.clone();
         named["metadata"]["namespace"] = json!(ns);
         super::admission::check_node_ports(&named, &store.list(res, None).0)
-            .map_err(|why| format!("Service \"{name}\" is invalid: {why}"))?;
+            .map_err(|e| format!("Service \"{name}\" is invalid: {}", e.text))?;
     }
     match store.try_get(res, ns, &name) {
         None => store.create(res, ns, desired).map_err(|e| e.message),
