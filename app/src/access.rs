@@ -38,6 +38,7 @@ const RULES: &[(&str, Role)] = &[
     ("/api/deployments/", Role::Operator),
     ("/api/keys/", Role::User),
     ("/api/playground/", Role::User),
+    ("/api/tokens/", Role::User),
     ("/api/policies/list", Role::User),
     ("/api/policies/", Role::Admin),
     ("/api/users/", Role::Admin),

@@ -16,6 +16,8 @@ pub enum ErrorCode {
     Unauthorized,
     Forbidden,
     TooLarge,
+    /// Too many attempts: wait `retry_after` seconds.
+    TooManyRequests,
     Unavailable,
     Internal,
 }
@@ -29,6 +31,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::Conflict => 409,
             ErrorCode::TooLarge => 413,
+            ErrorCode::TooManyRequests => 429,
             ErrorCode::Unavailable => 503,
             ErrorCode::Internal => 500,
         }
@@ -42,6 +45,7 @@ impl ErrorCode {
             ErrorCode::Unauthorized => "unauthorized",
             ErrorCode::Forbidden => "forbidden",
             ErrorCode::TooLarge => "too_large",
+            ErrorCode::TooManyRequests => "too_many_requests",
             ErrorCode::Unavailable => "unavailable",
             ErrorCode::Internal => "internal",
         }
@@ -55,11 +59,17 @@ pub struct AppError {
     /// Field name → what is wrong with it; only for `invalid`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub fields: BTreeMap<String, String>,
+    /// Seconds to wait before trying again; only for `too_many_requests` (also sent as `Retry-After`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after: Option<u64>,
 }
 
 impl AppError {
     pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
-        Self { code, message: message.into(), fields: BTreeMap::new() }
+        Self { code, message: message.into(), fields: BTreeMap::new(), retry_after: None }
+    }
+    pub fn too_many_requests(message: impl Into<String>, retry_after: u64) -> Self {
+        Self { retry_after: Some(retry_after.max(1)), ..Self::new(ErrorCode::TooManyRequests, message) }
     }
     pub fn not_found(message: impl Into<String>) -> Self {
         Self::new(ErrorCode::NotFound, message)
@@ -84,7 +94,32 @@ impl AppError {
         let message = message.into();
         let mut fields = BTreeMap::new();
         fields.insert(field.to_string(), message.clone());
-        Self { code: ErrorCode::Invalid, message: format!("{field}: {message}"), fields }
+        Self { code: ErrorCode::Invalid, message: format!("{field}: {message}"), fields, retry_after: None }
+    }
+
+    /// The error as it goes on the wire: messages bounded, so whatever a message quotes (a
+    /// caller's input, a member's answer) cannot make the answer large.
+    pub fn capped(mut self) -> Self {
+        const MESSAGE_MAX: usize = 2000;
+        const FIELD_MAX: usize = 400;
+        let cap = |s: &mut String, max: usize| {
+            if s.len() > max {
+                let n = crate::models::validate::clip(s, max).len();
+                s.truncate(n);
+                s.push('…');
+            }
+        };
+        cap(&mut self.message, MESSAGE_MAX);
+        self.fields = std::mem::take(&mut self.fields)
+            .into_iter()
+            .take(64)
+            .map(|(mut k, mut v)| {
+                cap(&mut k, 128);
+                cap(&mut v, FIELD_MAX);
+                (k, v)
+            })
+            .collect();
+        self
     }
 
     /// The message for one field, if that field is what is wrong.
@@ -136,7 +171,7 @@ impl FieldErrors {
             return Ok(());
         }
         let message = self.0.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join("; ");
-        Err(AppError { code: ErrorCode::Invalid, message, fields: self.0 })
+        Err(AppError { code: ErrorCode::Invalid, message, fields: self.0, retry_after: None })
     }
 }
 

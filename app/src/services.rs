@@ -8,9 +8,19 @@ use crate::models::deployment::{DeployOptions, DeploySpec, DeploymentDetail, Dep
 use crate::models::policy::{
     DrillStatus, FailoverPolicy, PlacementPlan, PlacementStrategy, Policies, PolicyKind, ResourceProfile,
 };
-use crate::models::user::{LoginInput, NewUser, Role, SessionUser, SetPasswordInput, UserView};
+use crate::models::token::{AccessTokenView, CreatedAccessToken, NewAccessToken};
+use crate::models::user::{Lockout, LockoutKind, LoginInput, NewUser, Role, SessionUser, SetPasswordInput, UserView};
 use async_trait::async_trait;
 use std::sync::Arc;
+
+/// The address a request came from, put in its extensions by the server.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ClientAddr(pub std::net::IpAddr);
+
+/// An API call's body as it came, put in its extensions by the server: what was sent can be
+/// compared with what the endpoint reads (unknown fields are refused, not ignored).
+#[derive(Clone, Debug)]
+pub struct RequestBody(pub std::sync::Arc<[u8]>);
 
 pub struct LoginOutcome {
     pub user: SessionUser,
@@ -20,7 +30,16 @@ pub struct LoginOutcome {
 
 #[async_trait]
 pub trait AuthService: Send + Sync {
-    async fn login(&self, input: &LoginInput) -> Result<LoginOutcome, AppError>;
+    /// Checks the password (throttled per account and per `client` address).
+    async fn login(&self, input: &LoginInput, client: Option<ClientAddr>) -> Result<LoginOutcome, AppError>;
+    /// Accounts and addresses whose sign-in is refused for now.
+    async fn lockouts(&self) -> Result<Vec<Lockout>, AppError>;
+    /// Lets an account or address sign in again at once.
+    async fn clear_lockout(&self, actor: &SessionUser, kind: LockoutKind, subject: &str) -> Result<(), AppError>;
+    /// Access tokens for `/api`: yours (an admin's: everyone's).
+    async fn list_tokens(&self, actor: &SessionUser) -> Result<Vec<AccessTokenView>, AppError>;
+    async fn create_token(&self, actor: &SessionUser, input: NewAccessToken) -> Result<CreatedAccessToken, AppError>;
+    async fn revoke_token(&self, actor: &SessionUser, id: &str) -> Result<AccessTokenView, AppError>;
     /// Ends the session named by the request's cookie; returns the `Set-Cookie` that clears it.
     async fn logout(&self, headers: &http::HeaderMap) -> Result<String, AppError>;
 }

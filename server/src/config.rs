@@ -222,6 +222,32 @@ pub struct ServeArgs {
     /// Days of request log and usage kept. Default: 30
     #[arg(long, env = "HMAS_USAGE_RETENTION_DAYS", value_name = "DAYS")]
     pub usage_retention_days: Option<u32>,
+    /// The URL people open H-MAS at (http(s)://HOST[:PORT]). When set, a browser's state-changing
+    /// request must come from exactly this origin and name this host.
+    #[arg(long, env = "HMAS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Wrong passwords for one account before its sign-in is locked for a while. Default: 5
+    #[arg(long, env = "HMAS_SIGN_IN_ACCOUNT_FAILURES", value_name = "N")]
+    pub sign_in_account_failures: Option<u32>,
+    /// Wrong passwords from one address (any accounts) before it is locked. Default: 20
+    #[arg(long, env = "HMAS_SIGN_IN_ADDRESS_FAILURES", value_name = "N")]
+    pub sign_in_address_failures: Option<u32>,
+    /// The first lock's length in seconds; it doubles with each further failure, up to 15 minutes.
+    /// Default: 30
+    #[arg(long, env = "HMAS_SIGN_IN_LOCK_SECS", value_name = "SECONDS")]
+    pub sign_in_lock_secs: Option<u64>,
+    /// Open connections at most; more wait until one closes. Default: 1024
+    #[arg(long, env = "HMAS_HTTP_MAX_CONNECTIONS", value_name = "N")]
+    pub http_max_connections: Option<usize>,
+    /// Seconds a client has to send a request's headers. Default: 10
+    #[arg(long, env = "HMAS_HTTP_HEADER_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub http_header_timeout_secs: Option<u64>,
+    /// Longest pause, in seconds, while a request body arrives. Default: 30
+    #[arg(long, env = "HMAS_HTTP_BODY_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub http_body_timeout_secs: Option<u64>,
+    /// Seconds a connection with no request in flight stays open. Default: 75
+    #[arg(long, env = "HMAS_HTTP_IDLE_TIMEOUT_SECS", value_name = "SECONDS")]
+    pub http_idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum, Deserialize)]
@@ -251,6 +277,14 @@ struct FileConfig {
     gateway_upstreams: Option<Vec<String>>,
     gateway_timeout_secs: Option<u64>,
     usage_retention_days: Option<u32>,
+    public_url: Option<String>,
+    sign_in_account_failures: Option<u32>,
+    sign_in_address_failures: Option<u32>,
+    sign_in_lock_secs: Option<u64>,
+    http_max_connections: Option<usize>,
+    http_header_timeout_secs: Option<u64>,
+    http_body_timeout_secs: Option<u64>,
+    http_idle_timeout_secs: Option<u64>,
 }
 
 #[derive(Clone, Debug)]
@@ -266,6 +300,8 @@ pub struct Settings {
     pub hub: HubSettings,
     pub gateway: crate::gateway::GatewayConfig,
     pub usage_retention_days: u32,
+    pub http: crate::http::listen::Limits,
+    pub sign_in: crate::auth::throttle::ThrottlePolicy,
 }
 
 #[derive(Clone, Debug)]
@@ -301,6 +337,8 @@ impl Settings {
                 toml::from_str(&text).map_err(|e| format!("config file {}: {e}", p.display()))?
             }
         };
+        let http = http_limits(args, &file)?;
+        let sign_in = sign_in_policy(args, &file)?;
         let data_dir = args.db.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let database_url = args
             .db
@@ -332,15 +370,22 @@ impl Settings {
         if !(1..=3650).contains(&retention) {
             return Err("usage-retention-days: must be between 1 and 3650".into());
         }
+        let secure_cookies = args.secure_cookies.or(file.secure_cookies).unwrap_or(false);
+        let origin = crate::http::origin::OriginPolicy::new(
+            args.public_url.as_deref().or(file.public_url.as_deref()),
+            secure_cookies,
+        )?;
         Ok(Settings {
-            gateway: crate::gateway::GatewayConfig { timeout: Duration::from_secs(timeout), upstreams },
+            sign_in,
+            http,
+            gateway: crate::gateway::GatewayConfig { timeout: Duration::from_secs(timeout), upstreams, origin },
             usage_retention_days: retention,
             addr: args.addr.or(file.addr).unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 3000))),
             data_dir,
             database_url,
             site_root: args.site_root.clone().or(file.site_root).unwrap_or_else(|| PathBuf::from("target/site")),
             log_format: args.log_format.or(file.log_format).unwrap_or_default(),
-            secure_cookies: args.secure_cookies.or(file.secure_cookies).unwrap_or(false),
+            secure_cookies,
             session_ttl: Duration::from_secs(ttl_hours * 3600),
             metrics_token: args.metrics_token.clone().or(file.metrics_token).filter(|t| !t.is_empty()),
             hub: match args.hub_kubeconfig.clone().or(file.hub_kubeconfig) {
@@ -362,6 +407,67 @@ impl Settings {
             },
         })
     }
+}
+
+fn sign_in_policy(args: &ServeArgs, file: &FileConfig) -> Result<crate::auth::throttle::ThrottlePolicy, String> {
+    let d = crate::auth::throttle::ThrottlePolicy::default();
+    let account = args.sign_in_account_failures.or(file.sign_in_account_failures).unwrap_or(d.account_failures);
+    let address = args.sign_in_address_failures.or(file.sign_in_address_failures).unwrap_or(d.address_failures);
+    let lock = args.sign_in_lock_secs.or(file.sign_in_lock_secs).unwrap_or(d.first_lock.as_secs());
+    if !(1..=1_000_000).contains(&account) {
+        return Err("sign-in-account-failures: must be between 1 and 1000000".into());
+    }
+    if !(1..=1_000_000).contains(&address) {
+        return Err("sign-in-address-failures: must be between 1 and 1000000".into());
+    }
+    if !(1..=d.max_lock.as_secs()).contains(&lock) {
+        return Err(format!("sign-in-lock-secs: must be between 1 and {}", d.max_lock.as_secs()));
+    }
+    Ok(crate::auth::throttle::ThrottlePolicy {
+        account_failures: account,
+        address_failures: address,
+        first_lock: Duration::from_secs(lock),
+        ..d
+    })
+}
+
+fn http_limits(args: &ServeArgs, file: &FileConfig) -> Result<crate::http::listen::Limits, String> {
+    let d = crate::http::listen::Limits::default();
+    let secs = |flag: Option<u64>, file: Option<u64>, default: Duration, name: &str, max: u64| {
+        let s = flag.or(file).unwrap_or(default.as_secs());
+        if !(1..=max).contains(&s) {
+            return Err(format!("{name}: must be between 1 and {max}"));
+        }
+        Ok(Duration::from_secs(s))
+    };
+    let max_connections = args.http_max_connections.or(file.http_max_connections).unwrap_or(d.max_connections);
+    if !(1..=1_000_000).contains(&max_connections) {
+        return Err("http-max-connections: must be between 1 and 1000000".into());
+    }
+    Ok(crate::http::listen::Limits {
+        max_connections,
+        header_timeout: secs(
+            args.http_header_timeout_secs,
+            file.http_header_timeout_secs,
+            d.header_timeout,
+            "http-header-timeout-secs",
+            600,
+        )?,
+        body_timeout: secs(
+            args.http_body_timeout_secs,
+            file.http_body_timeout_secs,
+            d.body_timeout,
+            "http-body-timeout-secs",
+            3600,
+        )?,
+        idle_timeout: secs(
+            args.http_idle_timeout_secs,
+            file.http_idle_timeout_secs,
+            d.idle_timeout,
+            "http-idle-timeout-secs",
+            3600,
+        )?,
+    })
 }
 
 /// `NAME=http://HOST:PORT` → (name, base URL).

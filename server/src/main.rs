@@ -4,6 +4,13 @@ use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // The control plane's files (database, its WAL, backups, simulated kubeconfigs) hold secrets
+    // sealed or not: private to the account from the first byte. The agent and the simulated
+    // runtime write model files other containers read, so they keep the inherited mask.
+    if !matches!(cli.command, Some(Command::Agent(_)) | Some(Command::SimRuntime(_))) {
+        // SAFETY: umask only sets the process's file-creation mask; it cannot fail.
+        unsafe { libc::umask(0o077) };
+    }
     let config = cli.config.as_deref();
     let (args, migrate_only) = match &cli.command {
         None => (cli.serve.clone(), false),
@@ -84,20 +91,5 @@ fn offline<F: std::future::Future<Output = Result<String, String>>>(
 }
 
 fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    // kube's client logs every failed request as an error; H-MAS handles each and logs an
-    // unreachable member once (services::members), so while a member is down that line would
-    // repeat on every poll.
-    let filter = EnvFilter::try_from_env("HMAS_LOG")
-        .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,kube_client::client::builder=off"));
-    use std::io::IsTerminal;
-    // Colours only for a person at a terminal, never into container logs or files.
-    let b = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal());
-    match format {
-        LogFormat::Json => b.json().flatten_event(true).init(),
-        LogFormat::Text => b.init(),
-    }
+    server::logging::init(format);
 }

@@ -100,6 +100,20 @@ pub fn write_private(path: &Path, text: &str) -> Result<(), String> {
     f.write_all(text.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Makes an existing file readable by its owner only; a missing file is left alone.
+pub fn make_private(path: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        match std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)) {
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            r => return r,
+        }
+    }
+    #[allow(unreachable_code)]
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -42,7 +42,8 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let store = open_store(&settings).await?;
     let master_key = std::env::var("HMAS_MASTER_KEY").ok();
     let sealer = Sealer::load(master_key.as_deref(), &settings.data_dir)?;
-    let auth = AuthServiceImpl::new(store.clone(), settings.session_ttl, settings.secure_cookies);
+    let auth =
+        AuthServiceImpl::with_throttle(store.clone(), settings.session_ttl, settings.secure_cookies, settings.sign_in);
     let given = std::env::var("HMAS_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty());
     match auth.ensure_admin(given.as_deref()).await {
         Ok(Some(pw)) => {
@@ -104,9 +105,10 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         metrics_token: settings.metrics_token.clone(),
         hub: hub.clone(),
         gateway: gateway.clone(),
+        origin: settings.gateway.origin.clone(),
         services: Services {
             auth: Arc::new(auth),
-            users: Arc::new(UsersServiceImpl::new(store.clone())),
+            users: Arc::new(UsersServiceImpl::new(store.clone(), gateway.clone())),
             clusters: Arc::new(clusters),
             deployments: Arc::new(deployments),
             gateway: Arc::new(GatewayServiceImpl::new(store.clone(), gateway)),
@@ -118,11 +120,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let shutdown = shutdown_signal();
     tracing::info!(%addr, database = store_kind(&settings.database_url), "H-MAS listening");
     println!("H-MAS is listening on http://{addr}");
-    // Streamed tokens are small writes: without TCP_NODELAY each could wait for the previous ACK.
-    let listener = axum::serve::ListenerExt::tap_io(listener, |tcp| {
-        let _ = tcp.set_nodelay(true);
-    });
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await.map_err(|e| e.to_string())?;
+    crate::http::listen::serve(listener, router(state), settings.http, shutdown, Duration::from_secs(30)).await;
     purge.abort();
     reconciler.abort();
     policy_sync.abort();

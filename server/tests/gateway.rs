@@ -96,14 +96,22 @@ async fn keys_scopes_limits_usage_and_metrics() {
     // The deployment's name works as the model too.
     let r = gw(&h, Some(&scoped), "/v1/chat/completions", chat_body(&llama)).send().await.unwrap();
     assert_eq!(r.status(), 200);
+    // Out of scope is answered exactly as "does not exist": a scoped key cannot probe what else runs.
     let r = gw(&h, Some(&scoped), "/v1/chat/completions", chat_body("qwen2.5:0.5b")).send().await.unwrap();
-    assert_eq!(r.status(), 403);
-    assert_eq!(error_code(&r.json().await.unwrap()), "model_not_allowed");
+    assert_eq!(r.status(), 404);
+    let out_of_scope: Value = r.json().await.unwrap();
+    let r = gw(&h, Some(&scoped), "/v1/chat/completions", chat_body("qwen2.5:7b")).send().await.unwrap();
+    let missing: Value = r.json().await.unwrap();
+    assert_eq!(out_of_scope["error"]["code"], missing["error"]["code"]);
+    assert_eq!(
+        out_of_scope["error"]["message"].as_str().unwrap().replace("qwen2.5:0.5b", "M"),
+        missing["error"]["message"].as_str().unwrap().replace("qwen2.5:7b", "M")
+    );
     let r = gw(&h, Some(&scoped), &format!("/api/inference/{qwen}/v1/chat/completions"), chat_body("qwen2.5:0.5b"))
         .send()
         .await
         .unwrap();
-    assert_eq!(r.status(), 403);
+    assert_eq!(r.status(), 404);
     let r = gw(&h, Some(&scoped), "/v1/chat/completions", chat_body("gpt-4o")).send().await.unwrap();
     assert_eq!(r.status(), 404);
     assert_eq!(error_code(&r.json().await.unwrap()), "model_not_found");

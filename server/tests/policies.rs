@@ -32,6 +32,22 @@ async fn policies(c: &reqwest::Client, h: &Hmas) -> Value {
     v
 }
 
+/// A hand edit of a hub object, as `kubectl edit` makes it: read, change, write back, and read
+/// again when the write lost a race with the hub's own status updates (409).
+async fn hand_edit<K: server::hub::client::Object>(hub: &KubeClient, name: &str, edit: impl Fn(&mut K)) {
+    for _ in 0..50 {
+        let mut obj: K = hub.get(Some(NS), name).await.unwrap().unwrap();
+        edit(&mut obj);
+        obj.meta_mut().managed_fields = None;
+        match hub.replace(&obj).await {
+            Ok(_) => return,
+            Err(server::hub::HubError::Conflict(_)) => continue,
+            Err(e) => panic!("{name}: {e}"),
+        }
+    }
+    panic!("{name}: every write lost to a concurrent update");
+}
+
 fn find<'a>(p: &'a Value, list: &str, name: &str) -> &'a Value {
     p[list].as_array().unwrap().iter().find(|x| x["policy"]["name"] == name).unwrap_or_else(|| panic!("{name} in {p}"))
 }
@@ -175,10 +191,10 @@ async fn policies_sync_heal_drift_survive_an_outage_and_place_deployments() {
     .await;
 
     // Drift: hand edits on the hub are put back.
-    let mut op: OverridePolicy = hub.get(Some(NS), "profile-general-1gpu").await.unwrap().unwrap();
-    op.spec.override_rules[0].overriders.plaintext.retain(|o| !o.path.ends_with("/requests/cpu"));
-    op.metadata.managed_fields = None;
-    hub.replace(&op).await.unwrap();
+    hand_edit(&hub, "profile-general-1gpu", |op: &mut OverridePolicy| {
+        op.spec.override_rules[0].overriders.plaintext.retain(|o| !o.path.ends_with("/requests/cpu"))
+    })
+    .await;
     assert_eq!(op_cpu(&hub, "profile-general-1gpu").await, None);
     eventually(15, "the OverridePolicy healed", || async {
         op_cpu(&hub, "profile-general-1gpu").await.filter(|v| v == "6")
@@ -189,10 +205,10 @@ async fn policies_sync_heal_drift_survive_an_outage_and_place_deployments() {
         hub.get::<OverridePolicy>(Some(NS), "profile-shared-gpu-be").await.unwrap()
     })
     .await;
-    let mut pp: PropagationPolicy = hub.get(Some(NS), &name).await.unwrap().unwrap();
-    pp.spec.placement.cluster_affinity.as_mut().unwrap().cluster_names = vec!["gpu-hpc".into()];
-    pp.metadata.managed_fields = None;
-    hub.replace(&pp).await.unwrap();
+    hand_edit(&hub, &name, |pp: &mut PropagationPolicy| {
+        pp.spec.placement.cluster_affinity.as_mut().unwrap().cluster_names = vec!["gpu-hpc".into()]
+    })
+    .await;
     eventually(15, "the PropagationPolicy healed", || async {
         let pp: PropagationPolicy = hub.get(Some(NS), &name).await.unwrap()?;
         (pp.spec.placement.cluster_affinity?.cluster_names == ["gpu-general"]).then_some(())
@@ -200,11 +216,13 @@ async fn policies_sync_heal_drift_survive_an_outage_and_place_deployments() {
     .await;
 
     // Every object H-MAS owns on the hub: a changed image in the template, a deleted Service.
-    let mut dep: Deployment = hub.get(Some(NS), &name).await.unwrap().unwrap();
+    let dep: Deployment = hub.get(Some(NS), &name).await.unwrap().unwrap();
     let image = dep.spec.as_ref().unwrap().template.spec.as_ref().unwrap().containers[0].image.clone();
-    dep.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers[0].image = Some("evil/ollama:latest".into());
-    dep.metadata.managed_fields = None;
-    hub.replace(&dep).await.unwrap();
+    hand_edit(&hub, &name, |dep: &mut Deployment| {
+        dep.spec.as_mut().unwrap().template.spec.as_mut().unwrap().containers[0].image =
+            Some("evil/ollama:latest".into())
+    })
+    .await;
     hub.delete::<k8s_openapi::api::core::v1::Service>(Some(NS), &name).await.unwrap();
     eventually(15, "the template's image and the Service put back", || async {
         let d: Deployment = hub.get(Some(NS), &name).await.unwrap()?;

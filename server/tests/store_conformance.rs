@@ -131,6 +131,7 @@ async fn keys_and_usage(store: &Store) {
         revoked_at: None,
         last_used_at: None,
         created_at: 1_000,
+        owner_disabled: false,
     };
     store.insert_key(&key).await.unwrap();
     store
@@ -282,6 +283,12 @@ async fn postgres() {
         eprintln!("postgres: TEST_DATABASE_URL not set, not run");
         return;
     };
+    // The test command's server listens on a socket in its own directory, never on a TCP port
+    // something else on the machine could be holding.
+    if std::env::var("HMAS_REQUIRE_POSTGRES").is_ok() {
+        let host = base.trim_start_matches("postgres://").split('@').nth(1).unwrap_or_default();
+        assert!(host.starts_with("%2F"), "TEST_DATABASE_URL should name a socket directory: {base}");
+    }
     let admin = Store::connect(&base).await.unwrap();
     let db = format!("hmas_conformance_{}", std::process::id());
     admin.execute_raw(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();

@@ -8,7 +8,9 @@ pub async fn login(username: String, password: String) -> Result<SessionUser, Ap
     let cx = super::ctx::ctx::<Login>()?;
     let input = crate::models::user::LoginInput { username, password };
     input.validate()?;
-    let out = cx.services.auth.login(&input).await?;
+    let client =
+        use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<crate::services::ClientAddr>().copied());
+    let out = cx.services.auth.login(&input, client).await?;
     let opts = expect_context::<leptos_axum::ResponseOptions>();
     if let Ok(v) = http::HeaderValue::from_str(&out.set_cookie) {
         opts.append_header(http::header::SET_COOKIE, v);

@@ -5,6 +5,7 @@ pub mod clusters;
 pub mod deployments;
 pub mod keys;
 pub mod policies;
+pub mod tokens;
 pub mod users;
 
 #[cfg(feature = "ssr")]
@@ -29,9 +30,13 @@ pub(crate) mod ctx {
         }
     }
 
-    pub fn ctx<S: server_fn::ServerFn>() -> Result<Ctx, AppError> {
+    pub fn ctx<S>() -> Result<Ctx, AppError>
+    where
+        S: server_fn::ServerFn + serde::Serialize + serde::de::DeserializeOwned,
+    {
         let services = use_context::<Services>().ok_or_else(|| AppError::internal("services are not configured"))?;
-        let user = use_context::<http::request::Parts>().and_then(|p| p.extensions.get::<SessionUser>().cloned());
+        let parts = use_context::<http::request::Parts>();
+        let user = parts.as_ref().and_then(|p| p.extensions.get::<SessionUser>().cloned());
         let access = access_for(S::PATH);
         if !allows(access, user.as_ref().map(|u| u.role)) {
             return Err(match user {
@@ -39,6 +44,28 @@ pub(crate) mod ctx {
                 Some(_) => AppError::forbidden("your role does not allow this"),
             });
         }
+        if let Some(body) = parts.as_ref().and_then(|p| p.extensions.get::<crate::services::RequestBody>()) {
+            refuse_unknown_fields::<S>(&body.0)?;
+        }
         Ok(Ctx { services, user })
+    }
+
+    /// Every field of the body must be one the endpoint reads: a misspelt `replcias` is an error
+    /// naming it, not a silent default. What the endpoint reads is the body decoded and written
+    /// back; a key that does not come back was not read.
+    fn refuse_unknown_fields<S: serde::Serialize + serde::de::DeserializeOwned>(body: &[u8]) -> Result<(), AppError> {
+        let (Ok(sent), Ok(args)) =
+            (serde_json::from_slice::<serde_json::Value>(body), serde_json::from_slice::<S>(body))
+        else {
+            return Ok(());
+        };
+        let Ok(read) = serde_json::to_value(args) else { return Ok(()) };
+        let mut unknown = Vec::new();
+        crate::models::validate::unknown_keys(&sent, &read, "", &mut unknown);
+        let mut f = crate::error::FieldErrors::new();
+        for k in unknown.iter().take(20) {
+            f.check(k, Err("unknown field".into()));
+        }
+        f.into_result()
     }
 }

@@ -1,11 +1,23 @@
 use crate::error::AppError;
-use crate::models::user::{Role, UserView};
+use crate::models::user::{Lockout, LockoutKind, Role, UserView};
 use leptos::prelude::*;
 use server_fn::codec::Json;
 
 #[server(prefix = "/api", endpoint = "users/list", input = Json)]
 pub async fn list_users() -> Result<Vec<UserView>, AppError> {
     super::ctx::ctx::<ListUsers>()?.services.users.list().await
+}
+
+/// Accounts and addresses refused sign-in for now after repeated wrong passwords.
+#[server(prefix = "/api", endpoint = "users/lockouts", input = Json)]
+pub async fn list_lockouts() -> Result<Vec<Lockout>, AppError> {
+    super::ctx::ctx::<ListLockouts>()?.services.auth.lockouts().await
+}
+
+#[server(prefix = "/api", endpoint = "users/clear_lockout", input = Json)]
+pub async fn clear_lockout(kind: LockoutKind, subject: String) -> Result<(), AppError> {
+    let cx = super::ctx::ctx::<ClearLockout>()?;
+    cx.services.auth.clear_lockout(cx.actor()?, kind, &subject).await
 }
 
 #[server(prefix = "/api", endpoint = "users/create", input = Json)]

@@ -57,6 +57,7 @@ fn error_title(e: &AppError) -> &'static str {
         Unauthorized => "Signed out",
         Forbidden => "Not allowed",
         TooLarge => "Too large",
+        TooManyRequests => "Slow down",
         Unavailable => "Unavailable",
         Internal => "Something went wrong",
     }

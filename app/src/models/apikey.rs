@@ -60,6 +60,8 @@ pub enum KeyStatus {
     Active,
     Expired,
     Revoked,
+    /// The key is intact but its owner's account is disabled: refused until the account is enabled.
+    OwnerDisabled,
 }
 
 impl KeyStatus {
@@ -68,6 +70,7 @@ impl KeyStatus {
             KeyStatus::Active => "Active",
             KeyStatus::Expired => "Expired",
             KeyStatus::Revoked => "Revoked",
+            KeyStatus::OwnerDisabled => "Owner disabled",
         }
     }
 }

@@ -140,10 +140,11 @@ impl RegisterCluster {
                 f.check(
                     "server",
                     required(server).and_then(|_| {
-                        if server.starts_with("https://") || server.starts_with("http://") {
+                        // The credentials go with every request: never over plain HTTP.
+                        if server.trim().to_ascii_lowercase().starts_with("https://") {
                             Ok(())
                         } else {
-                            Err("must be an https:// URL".into())
+                            Err("must be an https:// URL (credentials would travel in clear over http://)".into())
                         }
                     }),
                 );

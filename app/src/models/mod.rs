@@ -4,5 +4,6 @@ pub mod cluster;
 pub mod deployment;
 pub mod policy;
 pub mod runtime;
+pub mod token;
 pub mod user;
 pub mod validate;

@@ -99,6 +99,35 @@ impl LoginInput {
     }
 }
 
+/// Sign-in refused for a while after repeated wrong passwords: for one account (whoever tries)
+/// or for one client address (whichever account it tries).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lockout {
+    pub kind: LockoutKind,
+    /// The username or the address.
+    pub subject: String,
+    /// Wrong passwords in the current window.
+    pub failures: u32,
+    /// Until when sign-in is refused (ms since the epoch).
+    pub until: i64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LockoutKind {
+    Account,
+    Address,
+}
+
+impl LockoutKind {
+    pub fn label(self) -> &'static str {
+        match self {
+            LockoutKind::Account => "Account",
+            LockoutKind::Address => "Address",
+        }
+    }
+}
+
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NewUser {
     pub username: String,

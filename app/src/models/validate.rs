@@ -16,6 +16,53 @@ pub fn max_len(value: &str, max: usize) -> Result<(), String> {
     }
 }
 
+/// Longest piece of a caller's input repeated back in a message.
+pub const SHOWN_MAX: usize = 80;
+
+/// `value` cut at `max` characters (on a character boundary).
+pub fn clip(value: &str, max: usize) -> &str {
+    match value.char_indices().nth(max) {
+        Some((i, _)) => &value[..i],
+        None => value,
+    }
+}
+
+/// A caller's input as echoed in a message: whole when short, else its start and how long it was,
+/// so an error about a megabyte of name is a line, not a megabyte.
+pub fn shown(value: &str) -> std::borrow::Cow<'_, str> {
+    let head = clip(value, SHOWN_MAX);
+    if head.len() == value.len() {
+        head.into()
+    } else {
+        format!("{head}… ({} bytes)", value.len()).into()
+    }
+}
+
+/// Keys of `sent` (at any depth) that `read` lacks, as dotted paths (`spec.replcias`,
+/// `spec.settings[2].x`). A key sent as `null` counts as not sent.
+#[cfg(feature = "ssr")]
+pub fn unknown_keys(sent: &serde_json::Value, read: &serde_json::Value, path: &str, out: &mut Vec<String>) {
+    use serde_json::Value;
+    match (sent, read) {
+        (Value::Object(s), Value::Object(r)) => {
+            for (k, v) in s {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match r.get(k) {
+                    Some(rv) => unknown_keys(v, rv, &p, out),
+                    None if v.is_null() => {}
+                    None => out.push(clip(&p, 200).to_string()),
+                }
+            }
+        }
+        (Value::Array(s), Value::Array(r)) => {
+            for (i, (v, rv)) in s.iter().zip(r).enumerate() {
+                unknown_keys(v, rv, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
 /// A DNS-1123 label of at most `max` characters: lowercase letters, digits and '-', starting and
 /// ending with a letter or digit.
 pub fn dns1123_label(value: &str, max: usize) -> Result<(), String> {
@@ -60,6 +107,27 @@ pub fn dns1035_label(value: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[cfg(feature = "ssr")]
+    #[test]
+    fn unknown_keys_are_found_at_any_depth() {
+        let sent = serde_json::json!({"spec": {"model": "m", "replcias": 2, "cache": null,
+            "settings": [{"k": 1, "x": 2}]}, "force": false, "extra": 1});
+        let read = serde_json::json!({"spec": {"model": "m", "settings": [{"k": 1}]}, "force": false});
+        let mut out = Vec::new();
+        unknown_keys(&sent, &read, "", &mut out);
+        assert_eq!(out, ["extra", "spec.replcias", "spec.settings[0].x"]);
+    }
+
+    #[test]
+    fn echoed_values_are_clipped_on_character_boundaries() {
+        assert_eq!(shown("short"), "short");
+        let long = "é".repeat(1000);
+        let s = shown(&long);
+        assert!(s.chars().count() < SHOWN_MAX + 20 && s.ends_with("(2000 bytes)"), "{s}");
+        assert_eq!(clip("abc", 2), "ab");
+        assert_eq!(clip("abc", 5), "abc");
+    }
 
     #[test]
     fn dns1035_table() {

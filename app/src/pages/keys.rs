@@ -68,6 +68,7 @@ pub fn KeysPage() -> impl IntoView {
                 </ErrorBoundary>
             </Transition>
         </div>
+        <crate::pages::tokens::AccessTokensCard/>
         <Usage/>
         <RecentRequests/>
         <NewKeyDialog open=new_open action=create/>
@@ -128,8 +129,10 @@ fn KeyRow(k: ApiKeyView, admin: bool, revoke_target: RwSignal<Option<ApiKeyView>
         KeyStatus::Active => "badge ok",
         KeyStatus::Expired => "badge warn",
         KeyStatus::Revoked => "badge muted",
+        KeyStatus::OwnerDisabled => "badge warn",
     };
     let active = k.status == KeyStatus::Active;
+    let revocable = active || k.status == KeyStatus::OwnerDisabled;
     let target = k.clone();
     view! {
         <tr data-key=k.name.clone() class:row-disabled=!active>
@@ -142,7 +145,7 @@ fn KeyRow(k: ApiKeyView, admin: bool, revoke_target: RwSignal<Option<ApiKeyView>
             <td class="muted nowrap">{k.last_used_at.map(format_utc).unwrap_or_else(|| "Never".into())}</td>
             <td><span class=badge>{k.status.label()}</span></td>
             <td class="actions-col">
-                {active.then(|| view! {
+                {revocable.then(|| view! {
                     <button class="button small danger" type="button" aria-label=format!("Revoke {}", k.name)
                         on:click=move |_| revoke_target.set(Some(target.clone()))>"Revoke"</button>
                 })}

@@ -9,4 +9,5 @@ pub mod overview;
 pub mod playground;
 pub mod policies;
 pub mod shell;
+pub mod tokens;
 pub mod users;

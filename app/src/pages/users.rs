@@ -1,11 +1,13 @@
-use crate::api::users::{list_users, CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole};
+use crate::api::users::{
+    list_lockouts, list_users, ClearLockout, CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole,
+};
 use crate::components::dialog::Dialog;
-use crate::components::feedback::{error_fallback, ErrorBanner, SkeletonRows};
+use crate::components::feedback::{error_fallback, EmptyState, ErrorBanner, SkeletonRows};
 use crate::components::form::{FormError, SelectField, TextField};
 use crate::components::layout::PageHeader;
 use crate::components::time::format_utc;
 use crate::error::AppError;
-use crate::models::user::{NewUser, Role, SetPasswordInput, UserView};
+use crate::models::user::{Lockout, NewUser, Role, SetPasswordInput, UserView};
 use crate::pages::shell::CurrentUser;
 use leptos::ev::SubmitEvent;
 use leptos::prelude::*;
@@ -70,8 +72,60 @@ pub fn UsersPage() -> impl IntoView {
                 </ErrorBoundary>
             </Transition>
         </div>
+        <LockoutsCard/>
         <NewUserDialog open=new_open action=create/>
         <ResetPasswordDialog target=reset_for action=reset/>
+    }
+}
+
+/// Accounts and addresses refused sign-in for now after wrong passwords, each with a way out.
+#[component]
+fn LockoutsCard() -> impl IntoView {
+    let clear = ServerAction::<ClearLockout>::new();
+    let lockouts = Resource::new(move || clear.version().get(), |_| list_lockouts());
+    view! {
+        <section class="card flush" data-testid="lockouts">
+            <h2 class="card-title padded">"Sign-in lockouts"</h2>
+            {move || clear.value().get().and_then(|r| r.err()).map(|e| view! { <ErrorBanner error=e/> })}
+            <Transition fallback=|| view! { <SkeletonRows rows=2/> }>
+                <ErrorBoundary fallback=error_fallback>
+                    {move || Suspend::new(async move {
+                        let list = lockouts.await?;
+                        Ok::<_, AppError>(if list.is_empty() {
+                            view! {
+                                <EmptyState title="No lockouts" body="After repeated wrong passwords an account or address is refused sign-in for a while; it shows here, and you can let it in again."/>
+                            }.into_any()
+                        } else {
+                            view! {
+                                <table class="table">
+                                    <thead><tr><th>"Who"</th><th>"Kind"</th><th>"Failures"</th><th>"Locked until"</th><th class="actions-col"><span class="sr-only">"Actions"</span></th></tr></thead>
+                                    <tbody>
+                                        {list.into_iter().map(|l| view! { <LockoutRow l clear/> }).collect_view()}
+                                    </tbody>
+                                </table>
+                            }.into_any()
+                        })
+                    })}
+                </ErrorBoundary>
+            </Transition>
+        </section>
+    }
+}
+
+#[component]
+fn LockoutRow(l: Lockout, clear: ServerAction<ClearLockout>) -> impl IntoView {
+    let (kind, subject) = (l.kind, l.subject.clone());
+    view! {
+        <tr data-lockout=l.subject.clone()>
+            <td class="cell-main">{l.subject.clone()}</td>
+            <td>{l.kind.label()}</td>
+            <td>{l.failures}</td>
+            <td class="muted nowrap">{format_utc(l.until)}</td>
+            <td class="actions-col">
+                <button class="button small" type="button" aria-label=format!("Let {} sign in again", l.subject)
+                    on:click=move |_| { clear.dispatch(ClearLockout { kind, subject: subject.clone() }); }>"Clear"</button>
+            </td>
+        </tr>
     }
 }
 

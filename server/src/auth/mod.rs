@@ -3,7 +3,9 @@
 pub mod layer;
 pub mod password;
 pub mod service;
+pub mod throttle;
 pub mod token;
+pub mod tokens;
 
 pub use service::AuthServiceImpl;
 

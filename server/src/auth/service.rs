@@ -1,9 +1,12 @@
+use super::throttle::{Refused, SignInGuard, ThrottlePolicy};
 use super::{password, token, SESSION_COOKIE};
 use crate::store::{now_ms, SessionStore, Store, UserRecord, UserStore};
 use app::error::AppError;
-use app::models::user::{LoginInput, Role, SessionUser};
-use app::services::{AuthService, LoginOutcome};
+use app::models::token::{AccessTokenView, CreatedAccessToken, NewAccessToken};
+use app::models::user::{Lockout, LockoutKind, LoginInput, Role, SessionUser};
+use app::services::{AuthService, ClientAddr, LoginOutcome};
 use async_trait::async_trait;
+use std::sync::Arc;
 use std::time::Duration;
 
 #[derive(Clone)]
@@ -11,13 +14,18 @@ pub struct AuthServiceImpl {
     store: Store,
     session_ttl: Duration,
     secure_cookies: bool,
+    guard: Arc<SignInGuard>,
 }
 
 const WRONG_CREDENTIALS: &str = "wrong username or password";
 
 impl AuthServiceImpl {
     pub fn new(store: Store, session_ttl: Duration, secure_cookies: bool) -> Self {
-        Self { store, session_ttl, secure_cookies }
+        Self::with_throttle(store, session_ttl, secure_cookies, ThrottlePolicy::default())
+    }
+
+    pub fn with_throttle(store: Store, session_ttl: Duration, secure_cookies: bool, policy: ThrottlePolicy) -> Self {
+        Self { store, session_ttl, secure_cookies, guard: Arc::new(SignInGuard::new(policy)) }
     }
 
     fn cookie(&self, value: &str, max_age: u64) -> String {
@@ -25,10 +33,14 @@ impl AuthServiceImpl {
         format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}")
     }
 
-    /// The user behind the request's session cookie, if the session is valid.
+    /// The user behind the request's session cookie or access token (`Authorization: Bearer
+    /// hmas-at-…`), if it is valid. A token that is not is an error, so a script hears why.
     pub async fn resolve(&self, headers: &http::HeaderMap) -> Result<Option<SessionUser>, AppError> {
         let Some(t) = token::cookie_value(headers, SESSION_COOKIE) else {
-            return Ok(None);
+            return match super::tokens::bearer(headers) {
+                Some(secret) => super::tokens::resolve(&self.store, secret).await.map(Some),
+                None => Ok(None),
+            };
         };
         let user = self.store.session_user(&token::token_hash(t), now_ms()).await?;
         Ok(user.map(|u| session_user(&u)))
@@ -70,29 +82,47 @@ pub fn session_user(u: &UserRecord) -> SessionUser {
     SessionUser { id: u.id.clone(), username: u.username.clone(), display_name: u.display_name.clone(), role: u.role }
 }
 
-/// argon2 is deliberately slow: keep it off the async workers.
+/// argon2 is deliberately slow and large: on the hashing threads, never the async workers.
 pub async fn hash_blocking(pw: String) -> Result<String, AppError> {
-    tokio::task::spawn_blocking(move || password::hash(&pw)).await.map_err(|e| AppError::internal(e.to_string()))
+    password::on_hasher(move |m| password::hash_in(&pw, m)).await.ok_or_else(|| AppError::internal("no hashing thread"))
+}
+
+fn too_many(r: Refused) -> AppError {
+    AppError::too_many_requests(
+        format!("too many sign-in attempts for {}: try again in {} s", r.why, r.retry_after),
+        r.retry_after,
+    )
 }
 
 #[async_trait]
 impl AuthService for AuthServiceImpl {
-    async fn login(&self, input: &LoginInput) -> Result<LoginOutcome, AppError> {
-        let user = self.store.user_by_username(input.username.trim()).await?;
+    async fn login(&self, input: &LoginInput, client: Option<ClientAddr>) -> Result<LoginOutcome, AppError> {
+        let addr = client.map(|c| c.0);
+        let username = input.username.trim();
+        // A locked account or address costs no hashing at all.
+        if let Err(r) = self.guard.check(username, addr) {
+            tracing::info!(username = ?username, client = ?addr, retry_after = r.retry_after, "sign-in throttled");
+            return Err(too_many(r));
+        }
+        self.guard.hash_turn().map_err(too_many)?;
+        let user = self.store.user_by_username(username).await?;
         let pw = input.password.clone();
-        let ok = match user.clone() {
-            Some(u) => tokio::task::spawn_blocking(move || password::verify(&pw, &u.password_hash) && !u.disabled)
-                .await
-                .unwrap_or(false),
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let ok = password::on_hasher(move |m| match hash {
+            Some(h) => password::verify_in(&pw, &h, m),
             None => {
-                let _ = tokio::task::spawn_blocking(move || password::verify_dummy(&pw)).await;
+                password::verify_dummy_in(&pw, m);
                 false
             }
-        };
-        let Some(user) = user.filter(|_| ok) else {
-            tracing::info!(username = %input.username, "sign-in refused");
+        })
+        .await
+        .unwrap_or(false);
+        let Some(user) = user.filter(|u| ok && !u.disabled) else {
+            self.guard.failed(username, addr);
+            tracing::info!(username = ?username, client = ?addr, "sign-in refused");
             return Err(AppError::unauthorized(WRONG_CREDENTIALS));
         };
+        self.guard.succeeded(username);
         let t = token::new_token();
         let now = now_ms();
         self.store
@@ -101,6 +131,34 @@ impl AuthService for AuthServiceImpl {
         self.store.touch_login(&user.id, now).await?;
         tracing::info!(user = %user.username, "signed in");
         Ok(LoginOutcome { user: session_user(&user), set_cookie: self.cookie(&t, self.session_ttl.as_secs()) })
+    }
+
+    async fn lockouts(&self) -> Result<Vec<Lockout>, AppError> {
+        Ok(self.guard.lockouts(now_ms()))
+    }
+
+    async fn clear_lockout(&self, actor: &SessionUser, kind: LockoutKind, subject: &str) -> Result<(), AppError> {
+        if !self.guard.clear(kind, subject) {
+            let what = kind.label().to_lowercase();
+            return Err(AppError::not_found(format!(
+                "no {what} lockout for {}",
+                app::models::validate::shown(subject)
+            )));
+        }
+        tracing::info!(by = %actor.username, kind = kind.label(), subject = ?subject, "sign-in lockout cleared");
+        Ok(())
+    }
+
+    async fn list_tokens(&self, actor: &SessionUser) -> Result<Vec<AccessTokenView>, AppError> {
+        super::tokens::list(&self.store, actor).await
+    }
+
+    async fn create_token(&self, actor: &SessionUser, input: NewAccessToken) -> Result<CreatedAccessToken, AppError> {
+        super::tokens::create(&self.store, actor, input).await
+    }
+
+    async fn revoke_token(&self, actor: &SessionUser, id: &str) -> Result<AccessTokenView, AppError> {
+        super::tokens::revoke(&self.store, actor, id).await
     }
 
     async fn logout(&self, headers: &http::HeaderMap) -> Result<String, AppError> {

@@ -12,7 +12,10 @@ pub fn openai_error(status: StatusCode, code: &str, message: impl std::fmt::Disp
         429 => "rate_limit_error",
         _ => "api_error",
     };
-    let body = json!({"error": {"message": message.to_string(), "type": kind, "param": null, "code": code}});
+    let message = message.to_string();
+    // Whatever the message quotes, the answer stays small.
+    let message = app::models::validate::clip(&message, 2000);
+    let body = json!({"error": {"message": message, "type": kind, "param": null, "code": code}});
     (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body.to_string()).into_response()
 }
 

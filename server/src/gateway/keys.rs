@@ -36,6 +36,7 @@ pub struct KeyEntry {
     pub tpm: Option<u32>,
     pub expires_at: Option<i64>,
     pub revoked: bool,
+    pub owner_disabled: bool,
 }
 
 impl KeyEntry {
@@ -84,6 +85,7 @@ mod tests {
             tpm: None,
             expires_at: None,
             revoked: false,
+            owner_disabled: false,
         };
         let t = KeyTable::new([(raw, entry)]);
         let k = t.get(&secret).unwrap();

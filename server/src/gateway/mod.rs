@@ -8,14 +8,13 @@ mod metrics;
 mod proxy;
 mod record;
 mod table;
-mod tap;
+pub mod tap;
 
 pub use record::RecorderTask;
 pub use table::RouteSpec;
 
 use crate::auth::AuthServiceImpl;
 use crate::store::{ApiKeyRecord, KeyStore, Store};
-use app::models::user::SessionUser;
 use axum::routing::{any, get, post};
 use axum::Router;
 use bytes::Bytes;
@@ -27,10 +26,9 @@ use keys::{KeyEntry, KeyTable};
 use limit::Limiter;
 use metrics::GatewayMetrics;
 use record::Recorder;
-use std::collections::HashMap;
 use std::sync::atomic::AtomicUsize;
-use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 use table::{Registry, RouteTable};
 
 #[derive(Clone, Debug)]
@@ -39,11 +37,13 @@ pub struct GatewayConfig {
     pub timeout: Duration,
     /// Models served outside H-MAS's clusters: (name, base URL).
     pub upstreams: Vec<(String, String)>,
+    /// Which site the playground's calls (by session cookie) must come from.
+    pub origin: crate::http::origin::OriginPolicy,
 }
 
 impl Default for GatewayConfig {
     fn default() -> Self {
-        Self { timeout: Duration::from_secs(600), upstreams: Vec::new() }
+        Self { timeout: Duration::from_secs(600), upstreams: Vec::new(), origin: Default::default() }
     }
 }
 
@@ -62,13 +62,9 @@ struct Inner {
     recorder: Recorder,
     client: Client<HttpConnector, Full<Bytes>>,
     auth: AuthServiceImpl,
-    sessions: Mutex<HashMap<String, (SessionUser, Instant)>>,
     store: Store,
     rotate: AtomicUsize,
 }
-
-/// A session is looked up in the database at most this often per token.
-const SESSION_CACHE: Duration = Duration::from_secs(10);
 
 impl Gateway {
     pub fn start(store: Store, auth: AuthServiceImpl, cfg: GatewayConfig) -> (Gateway, RecorderTask) {
@@ -92,7 +88,6 @@ impl Gateway {
                 recorder,
                 client,
                 auth,
-                sessions: Mutex::default(),
                 store,
                 rotate: AtomicUsize::new(0),
             }),
@@ -184,6 +179,7 @@ fn entry(r: ApiKeyRecord) -> Option<([u8; 32], KeyEntry)> {
             tpm: r.tpm,
             expires_at: r.expires_at,
             revoked: r.revoked_at.is_some(),
+            owner_disabled: r.owner_disabled,
         },
     ))
 }

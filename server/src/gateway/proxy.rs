@@ -7,9 +7,9 @@ use super::table::{now_ms, pick, InFlight, Route};
 use super::tap::{Ending, OnEnd, Seen, Tap};
 use super::Gateway;
 use crate::auth::{token, SESSION_COOKIE};
-use crate::http::errors::same_origin_ok;
 use crate::store::LogRecord;
 use app::models::user::SessionUser;
+use app::models::validate::{clip, shown};
 use axum::body::{to_bytes, Body};
 use axum::extract::{Path, Request, State};
 use axum::response::{IntoResponse, Response};
@@ -22,6 +22,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 const BODY_LIMIT: usize = 16 << 20;
+/// Longest model name a request may give (Hugging Face ids are at most 96 characters).
+const MODEL_MAX: usize = 256;
+/// Longest path kept in the request log.
+const LOGGED_PATH_MAX: usize = 256;
 /// At most this many endpoints are tried for one request.
 const ATTEMPTS: usize = 3;
 
@@ -68,6 +72,10 @@ async fn authenticate(gw: &Gateway, method: &http::Method, headers: &HeaderMap) 
         if key.revoked {
             return Err(openai_error(StatusCode::UNAUTHORIZED, "invalid_api_key", "This API key has been revoked."));
         }
+        if key.owner_disabled {
+            let message = "The account this API key belongs to is disabled.";
+            return Err(openai_error(StatusCode::UNAUTHORIZED, "invalid_api_key", message));
+        }
         if let Some(at) = key.expires_at.filter(|at| *at <= now_ms()) {
             let when = jiff::Timestamp::from_millisecond(at).map(|t| t.to_string()).unwrap_or_default();
             return Err(openai_error(
@@ -78,11 +86,19 @@ async fn authenticate(gw: &Gateway, method: &http::Method, headers: &HeaderMap) 
         }
         return Ok(Caller::Key(key));
     }
-    if let Some(t) = token::cookie_value(headers, SESSION_COOKIE) {
-        if !same_origin_ok(method, headers) {
-            return Err(openai_error(StatusCode::FORBIDDEN, "cross_origin", "cross-origin request refused"));
+    if token::cookie_value(headers, SESSION_COOKIE).is_some() {
+        if let Err(why) = gw.inner.cfg.origin.check(method, headers) {
+            return Err(openai_error(StatusCode::FORBIDDEN, "cross_origin", why));
         }
-        if let Some(u) = session(gw, t, headers).await? {
+        if !crate::http::origin::json_body(method, headers) {
+            let message = "Content-Type: must be application/json";
+            return Err(openai_error(StatusCode::BAD_REQUEST, "invalid_content_type", message));
+        }
+        // Looked up on every call, never cached: signing out or being disabled ends access at once.
+        let user = gw.inner.auth.resolve(headers).await.map_err(|e| {
+            openai_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("could not check the session: {e}"))
+        })?;
+        if let Some(u) = user {
             return Ok(Caller::User(u));
         }
     }
@@ -91,25 +107,6 @@ async fn authenticate(gw: &Gateway, method: &http::Method, headers: &HeaderMap) 
         "missing_api_key",
         "You didn't provide an API key: send `Authorization: Bearer <key>` (create one under API keys).",
     ))
-}
-
-async fn session(gw: &Gateway, t: &str, headers: &HeaderMap) -> Result<Option<SessionUser>, Response> {
-    let h = token::token_hash(t);
-    {
-        let cache = gw.inner.sessions.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some((u, _)) = cache.get(&h).filter(|(_, at)| at.elapsed() < super::SESSION_CACHE) {
-            return Ok(Some(u.clone()));
-        }
-    }
-    let user = gw.inner.auth.resolve(headers).await.map_err(|e| {
-        openai_error(StatusCode::SERVICE_UNAVAILABLE, "unavailable", format!("could not check the session: {e}"))
-    })?;
-    let mut cache = gw.inner.sessions.lock().unwrap_or_else(|e| e.into_inner());
-    cache.retain(|_, (_, at)| at.elapsed() < super::SESSION_CACHE);
-    if let Some(u) = &user {
-        cache.insert(h, (u.clone(), Instant::now()));
-    }
-    Ok(user)
 }
 
 /// What a request names, read without copying the rest of the body.
@@ -145,7 +142,18 @@ impl Call {
             Ok(p) => (p.model.map(|m| m.into_owned()).unwrap_or_default(), p.stream.unwrap_or(false), None),
             Err(e) => (String::new(), false, Some(e.to_string())),
         };
-        Ok(Call { gw, caller, parts, body, model, stream, started, not_json })
+        let call = Call { gw, caller, parts, body, model, stream, started, not_json };
+        // Every authenticated request spends from the key's allowance, refused ones too: a key
+        // cannot probe names or send garbage faster than it may call models.
+        if let Caller::Key(k) = &call.caller {
+            if let Err(l) = call.gw.inner.limiter.admit(&k.id, k.rpm, k.tpm) {
+                let message = format!("Rate limit reached for this API key: {}. Retry in {} s.", l.what, l.retry_after);
+                let mut r = call.refuse("", StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", message);
+                r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(l.retry_after));
+                return Err(r);
+            }
+        }
+        Ok(call)
     }
 
     /// A refusal after the caller is known: answered, counted and logged.
@@ -161,21 +169,25 @@ pub async fn by_model(State(gw): State<Gateway>, req: Request) -> Response {
         Err(r) => return r,
     };
     if let Some(e) = &call.not_json {
-        return openai_error(StatusCode::BAD_REQUEST, "invalid_json", format!("request body is not valid JSON: {e}"));
+        let message = format!("request body is not valid JSON: {e}");
+        return call.refuse("", StatusCode::BAD_REQUEST, "invalid_json", message);
     }
     let model = call.model.clone();
     if model.is_empty() {
-        return openai_error(StatusCode::BAD_REQUEST, "missing_model", "model: required");
+        return call.refuse("", StatusCode::BAD_REQUEST, "missing_model", "model: required".into());
+    }
+    if model.len() > MODEL_MAX {
+        let message = format!("model: must be at most {MODEL_MAX} bytes (got {})", model.len());
+        return call.refuse("", StatusCode::BAD_REQUEST, "invalid_model", message);
     }
     let table = call.gw.routes();
-    let Some(routes) = table.for_model(&model) else {
-        let message = format!("The model `{model}` does not exist or is not deployed.");
-        return call.refuse("", StatusCode::NOT_FOUND, "model_not_found", message);
-    };
-    let allowed: Vec<Arc<Route>> = routes.into_iter().filter(|r| call.caller.allows(&r.deployment)).collect();
+    // A model outside a key's scope is answered as one that does not exist: a scoped key must
+    // not learn what else is deployed.
+    let allowed: Vec<Arc<Route>> =
+        table.for_model(&model).unwrap_or_default().into_iter().filter(|r| call.caller.allows(&r.deployment)).collect();
     if allowed.is_empty() {
-        let message = format!("This API key may not use the model `{model}`.");
-        return call.refuse("", StatusCode::FORBIDDEN, "model_not_allowed", message);
+        let message = format!("The model `{}` does not exist or is not deployed.", shown(&model));
+        return call.refuse("", StatusCode::NOT_FOUND, "model_not_found", message);
     }
     // Named by deployment rather than by the model it serves: the runtime wants its own name.
     if let [r] = allowed.as_slice() {
@@ -198,18 +210,14 @@ pub async fn by_deployment(
         Err(r) => return r,
     };
     if !rest.starts_with("v1/") {
-        let message = format!("no route /{rest}: use /api/inference/{deployment}/v1/...");
+        let message = format!("no route /{}: use /api/inference/{}/v1/...", shown(&rest), shown(&deployment));
         return openai_error(StatusCode::NOT_FOUND, "not_found", message);
     }
     let table = call.gw.routes();
-    let Some(route) = table.by_deployment.get(&deployment).cloned() else {
-        let message = format!("No deployment named `{deployment}`.");
+    let Some(route) = table.by_deployment.get(&deployment).filter(|_| call.caller.allows(&deployment)).cloned() else {
+        let message = format!("No deployment named `{}`.", shown(&deployment));
         return call.refuse("", StatusCode::NOT_FOUND, "deployment_not_found", message);
     };
-    if !call.caller.allows(&deployment) {
-        let message = format!("This API key may not use deployment `{deployment}`.");
-        return call.refuse(&deployment, StatusCode::FORBIDDEN, "model_not_allowed", message);
-    }
     let q = call.parts.uri.query().map(|q| format!("?{q}")).unwrap_or_default();
     call.parts.uri = format!("/{rest}{q}").parse().unwrap_or_else(|_| Uri::from_static("/"));
     if call.model.is_empty() {
@@ -242,7 +250,11 @@ pub async fn get_model(State(gw): State<Gateway>, Path(model): Path<String>, req
     let table = gw.routes();
     match table.for_model(&model).and_then(|rs| rs.into_iter().find(|r| caller.allows(&r.deployment))) {
         Some(r) => axum::Json(model_object(&r)).into_response(),
-        None => openai_error(StatusCode::NOT_FOUND, "model_not_found", format!("The model `{model}` does not exist.")),
+        None => openai_error(
+            StatusCode::NOT_FOUND,
+            "model_not_found",
+            format!("The model `{}` does not exist.", shown(&model)),
+        ),
     }
 }
 
@@ -252,7 +264,7 @@ fn model_object(r: &Route) -> Value {
 }
 
 pub async fn no_such_route(uri: Uri) -> Response {
-    openai_error(StatusCode::NOT_FOUND, "not_found", format!("Unknown request URL: {}", uri.path()))
+    openai_error(StatusCode::NOT_FOUND, "not_found", format!("Unknown request URL: {}", shown(uri.path())))
 }
 
 fn too_large() -> Response {
@@ -272,14 +284,6 @@ fn rename_model(body: &Bytes, model: &str) -> Option<Bytes> {
 async fn forward(call: Call, routes: Vec<Arc<Route>>) -> Response {
     let (gw, model) = (&call.gw, &call.model);
     let first = &routes[0].deployment;
-    if let Caller::Key(k) = &call.caller {
-        if let Err(l) = gw.inner.limiter.admit(&k.id, k.rpm, k.tpm) {
-            let message = format!("Rate limit reached for this API key: {}. Retry in {} s.", l.what, l.retry_after);
-            let mut r = call.refuse(first, StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", message);
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(l.retry_after));
-            return r;
-        }
-    }
     let candidates: Vec<_> = routes.iter().flat_map(|r| r.endpoints.iter().cloned()).collect();
     if candidates.is_empty() {
         let message = format!("The model `{model}` has no ready replica yet (deployment {first}); try again shortly.");
@@ -410,8 +414,8 @@ impl Ticket {
             },
             user_id: caller.user_id().to_string(),
             deployment: deployment.to_string(),
-            model: call.model.clone(),
-            path: path.to_string(),
+            model: clip(&call.model, MODEL_MAX).to_string(),
+            path: clip(path, LOGGED_PATH_MAX).to_string(),
             stream,
             started: call.started,
             status,

@@ -45,7 +45,7 @@ pub trait OnEnd: Send + 'static {
 
 /// Keeps what is needed to find `usage` in a response without holding the response.
 #[derive(Default)]
-struct Scan {
+pub struct Scan {
     sse: bool,
     /// SSE: the unfinished last line. JSON: the body (or its tail, when large).
     buf: Vec<u8>,
@@ -58,7 +58,16 @@ const JSON_TAIL: usize = 8 * 1024;
 const SSE_LINE_MAX: usize = 1024 * 1024;
 
 impl Scan {
-    fn feed(&mut self, chunk: &[u8]) {
+    pub fn new(sse: bool) -> Self {
+        Self { sse, ..Default::default() }
+    }
+
+    /// `(prompt, completion)` if the answer reported usage, and the streamed pieces counted.
+    pub fn counts(&self) -> (Option<(u64, u64)>, u64) {
+        (self.usage, self.pieces)
+    }
+
+    pub fn feed(&mut self, chunk: &[u8]) {
         if !self.sse {
             if self.buf.len() + chunk.len() <= JSON_KEEP {
                 self.buf.extend_from_slice(chunk);
@@ -89,45 +98,81 @@ impl Scan {
 
     fn line(&mut self, line: &[u8]) {
         let Some(data) = line.strip_prefix(b"data:") else { return };
-        if memmem::find(data, b"\"usage\"").is_some() {
-            if let Some(u) = usage_in(data) {
-                self.usage = Some(u);
-                return;
-            }
+        // Each event is read as JSON: runtimes differ in spacing and key order (Python servers
+        // write `"content": "x"`), so byte patterns miscount.
+        let Ok(event) = serde_json::from_slice::<Event>(data) else { return };
+        if let Some(u) = event.usage {
+            self.usage = Some((u.prompt_tokens, u.completion_tokens));
         }
-        if carries_text(data) {
-            self.pieces += 1;
-        }
+        self.pieces += event.choices.iter().filter(|c| c.is_piece()).count() as u64;
     }
 
-    fn finish(&mut self) {
+    pub fn finish(&mut self) {
         if !self.sse {
-            self.usage = usage_in(&self.buf);
+            self.usage = serde_json::from_slice::<Event>(&self.buf)
+                .ok()
+                .and_then(|e| e.usage)
+                .map(|u| (u.prompt_tokens, u.completion_tokens))
+                .or_else(|| usage_in(&self.buf));
         }
     }
 }
 
-/// `"content":"x…"` or `"text":"x…"`: a piece of an answer, not an empty role or final event.
-fn carries_text(data: &[u8]) -> bool {
-    for pat in [&b"\"content\":\""[..], &b"\"text\":\""[..]] {
-        if let Some(i) = memmem::find(data, pat) {
-            if data.get(i + pat.len()).is_some_and(|c| *c != b'"') {
-                return true;
-            }
+#[derive(serde::Deserialize)]
+struct Usage {
+    #[serde(default)]
+    prompt_tokens: u64,
+    #[serde(default)]
+    completion_tokens: u64,
+}
+
+/// What metering needs of an OpenAI-style answer or streamed event; the rest is skipped unread.
+#[derive(serde::Deserialize)]
+struct Event<'a> {
+    #[serde(default, borrow)]
+    choices: Vec<Choice<'a>>,
+    #[serde(default)]
+    usage: Option<Usage>,
+}
+
+#[derive(serde::Deserialize)]
+struct Choice<'a> {
+    #[serde(default, borrow)]
+    delta: Option<Delta<'a>>,
+    /// `/v1/completions` streams `text` instead of a delta.
+    #[serde(default, borrow)]
+    text: Option<std::borrow::Cow<'a, str>>,
+    #[serde(default)]
+    finish_reason: Option<serde::de::IgnoredAny>,
+}
+
+#[derive(serde::Deserialize)]
+struct Delta<'a> {
+    #[serde(default)]
+    role: Option<serde::de::IgnoredAny>,
+    #[serde(default, borrow)]
+    content: Option<std::borrow::Cow<'a, str>>,
+}
+
+impl Choice<'_> {
+    /// One generated token's event. A token may decode to no text (llama.cpp streams `""`
+    /// mid-answer), so an empty piece counts unless it is the opener (with `role`) or the closer
+    /// (with `finish_reason`), which carry no token.
+    fn is_piece(&self) -> bool {
+        let (text, opener) = match &self.delta {
+            Some(d) => (d.content.as_deref(), d.role.is_some()),
+            None => (self.text.as_deref(), false),
+        };
+        match text {
+            None => false,
+            Some("") => !opener && self.finish_reason.is_none(),
+            Some(_) => true,
         }
     }
-    false
 }
 
 /// The last `"usage": {...}` object in `buf`, if it parses.
 fn usage_in(buf: &[u8]) -> Option<(u64, u64)> {
-    #[derive(serde::Deserialize)]
-    struct Usage {
-        #[serde(default)]
-        prompt_tokens: u64,
-        #[serde(default)]
-        completion_tokens: u64,
-    }
     let at = memmem::rfind(buf, b"\"usage\"")? + 7;
     let rest = &buf[at..];
     let colon = rest.iter().position(|c| !c.is_ascii_whitespace())?;
@@ -150,14 +195,7 @@ pub struct Tap<B> {
 
 impl<B> Tap<B> {
     pub fn new(inner: B, sse: bool, started: Instant, on_end: Box<dyn OnEnd>) -> Self {
-        Self {
-            inner,
-            started,
-            first_byte: None,
-            scan: Scan { sse, ..Default::default() },
-            ending: None,
-            on_end: Some(on_end),
-        }
+        Self { inner, started, first_byte: None, scan: Scan::new(sse), ending: None, on_end: Some(on_end) }
     }
 }
 

@@ -26,7 +26,17 @@ impl From<kube::Error> for HubError {
     fn from(e: kube::Error) -> Self {
         match e {
             kube::Error::Api(s) => {
-                let message = s.message.clone();
+                // An answer that is not a Kubernetes Status (a proxy's page, something else
+                // listening there) is summarised, never repeated: it is not the API server talking.
+                let message = if s.reason == "Failed to parse error data" {
+                    format!(
+                        "HTTP {} with an answer that is not a Kubernetes API status ({} bytes; is this an API server?)",
+                        s.code,
+                        s.message.len()
+                    )
+                } else {
+                    app::models::validate::clip(&s.message, 1000).to_string()
+                };
                 match s.code {
                     404 => HubError::NotFound(message),
                     409 => HubError::Conflict(message),
@@ -99,6 +109,23 @@ mod tests {
             kube::core::Status { message: message.into(), reason: "Forbidden".into(), code, ..Default::default() }
                 .boxed(),
         )
+    }
+
+    #[test]
+    fn an_answer_that_is_not_an_api_status_is_summarised_not_reflected() {
+        let page = "<html>internal admin console, session=abc123</html>".repeat(100);
+        let e = kube::Error::Api(
+            kube::core::Status {
+                message: page.clone(),
+                reason: "Failed to parse error data".into(),
+                code: 502,
+                ..Default::default()
+            }
+            .boxed(),
+        );
+        let m = HubError::from(e).to_string();
+        assert!(!m.contains("admin console") && m.contains("HTTP 502") && m.contains(&page.len().to_string()), "{m}");
+        assert!(HubError::from(status(500, &"x".repeat(100_000))).to_string().len() < 1100);
     }
 
     #[test]

@@ -106,8 +106,12 @@ pub fn access(yaml: &str, context: Option<&str>) -> Result<MemberAccess, String>
     let server = get_str(cluster, "server")
         .filter(|s| !s.is_empty())
         .ok_or_else(|| format!("cluster \"{cluster_name}\" has no server"))?;
-    if !(server.starts_with("https://") || server.starts_with("http://")) {
-        return Err(format!("cluster \"{cluster_name}\" has server \"{server}\", which is not an https:// URL"));
+    // The member's token goes with every request: never over plain HTTP.
+    if !server.to_ascii_lowercase().starts_with("https://") {
+        let shown = app::models::validate::shown(server);
+        return Err(format!(
+            "cluster \"{cluster_name}\" has server \"{shown}\", which is not an https:// URL (its credentials would travel in clear)"
+        ));
     }
     if let Some(path) = get_str(cluster, "certificate-authority") {
         return Err(format!("cluster \"{cluster_name}\" refers to the file {path}; export the kubeconfig with the data inline (kubectl config view --raw --flatten)"));
@@ -205,6 +209,8 @@ mod tests {
         assert!(access(&two_contexts(), Some("zz")).unwrap_err().contains("no context \"zz\" (it has: a, b)"));
         let bad64 = two_contexts().replace("certificate-authority-data: ", "certificate-authority-data: not*base64");
         assert!(access(&bad64, Some("a")).unwrap_err().contains("certificate-authority-data is not valid base64"));
+        let plain = two_contexts().replace("server: https://b:6443", "server: http://b:8080");
+        assert!(access(&plain, None).unwrap_err().contains("https://"), "plain HTTP is refused");
         let no_server = two_contexts().replace("server: https://a:6443", "insecure: true");
         assert!(access(&no_server, Some("a")).unwrap_err().contains("has no server"));
         let exec = two_contexts().replace("token: tok-a", "exec: {command: aws}");

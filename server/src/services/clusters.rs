@@ -14,6 +14,7 @@ use app::models::cluster::{
     RegisterCluster, ReleaseReport,
 };
 use app::models::user::SessionUser;
+use app::models::validate::shown;
 use app::services::ClustersService;
 use async_trait::async_trait;
 use kube::ResourceExt;
@@ -310,7 +311,7 @@ impl ClustersService for ClustersServiceImpl {
             .store
             .cluster_by_name(name)
             .await?
-            .ok_or_else(|| AppError::not_found(format!("no cluster named {name}")))?;
+            .ok_or_else(|| AppError::not_found(format!("no cluster named {}", shown(name))))?;
         let (clusters, workloads, hub_error) = self.hub_state().await;
         let hub_cluster = clusters.get(name);
         let list = workloads.get(name).cloned().unwrap_or_default();
@@ -342,7 +343,7 @@ impl ClustersService for ClustersServiceImpl {
             .store
             .cluster_by_name(name)
             .await?
-            .ok_or_else(|| AppError::not_found(format!("no cluster named {name}")))?;
+            .ok_or_else(|| AppError::not_found(format!("no cluster named {}", shown(name))))?;
         let workloads =
             join::workloads_by_cluster(&self.hub).await.map_err(AppError::from)?.remove(name).unwrap_or_default();
         if !workloads.is_empty() && !force {

@@ -19,6 +19,7 @@ use app::models::deployment::{
 };
 use app::models::runtime::{command_line, model_presets};
 use app::models::user::SessionUser;
+use app::models::validate::shown;
 use app::services::DeploymentsService;
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -39,7 +40,7 @@ pub struct DeploymentsServiceImpl {
 }
 
 fn not_found(name: &str) -> AppError {
-    AppError::not_found(format!("no deployment named {name}"))
+    AppError::not_found(format!("no deployment named {}", shown(name)))
 }
 
 /// The phase shown: the database's state first (applying, failed, deleting), then what the
@@ -174,7 +175,7 @@ impl DeploymentsServiceImpl {
     }
 
     /// Every target must be a registered cluster.
-    async fn check_clusters(&self, spec: &DeploySpec) -> Result<(), AppError> {
+    pub(crate) async fn check_clusters(&self, spec: &DeploySpec) -> Result<(), AppError> {
         let known: BTreeMap<String, ClusterState> =
             self.store.list_clusters().await?.into_iter().map(|c| (c.name, c.state)).collect();
         for c in &spec.clusters {

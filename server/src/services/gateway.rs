@@ -11,6 +11,7 @@ use app::models::apikey::{
     UsageReport, UsageTotal,
 };
 use app::models::user::{Role, SessionUser};
+use app::models::validate::shown;
 use app::services::GatewayService;
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -47,6 +48,8 @@ fn view(k: &ApiKeyRecord, now: i64) -> ApiKeyView {
         KeyStatus::Revoked
     } else if k.expires_at.is_some_and(|e| e <= now) {
         KeyStatus::Expired
+    } else if k.owner_disabled {
+        KeyStatus::OwnerDisabled
     } else {
         KeyStatus::Active
     };
@@ -116,6 +119,7 @@ impl GatewayService for GatewayServiceImpl {
             revoked_at: None,
             last_used_at: None,
             created_at: now,
+            owner_disabled: false,
         };
         self.store.insert_key(&record).await?;
         self.gateway.reload_keys().await?;
@@ -124,7 +128,7 @@ impl GatewayService for GatewayServiceImpl {
     }
 
     async fn revoke_key(&self, actor: &SessionUser, id: &str) -> Result<ApiKeyView, AppError> {
-        let missing = || AppError::not_found(format!("no API key with id {id}"));
+        let missing = || AppError::not_found(format!("no API key with id {}", shown(id)));
         let k = self.store.key_by_id(id).await?.ok_or_else(missing)?;
         // Someone else's key is not there, as far as a non-admin can tell.
         if actor.role != Role::Admin && k.owner_id != actor.id {

@@ -24,6 +24,7 @@ use app::models::policy::{
     PlacementPlan, PlacementStrategy, Policies, PolicyKind, PolicyView, ResourceProfile, SyncState, SyncStatus,
 };
 use app::models::user::SessionUser;
+use app::models::validate::shown;
 use app::services::PoliciesService;
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
@@ -512,7 +513,7 @@ impl PoliciesServiceImpl {
                 })?;
         } else {
             self.store.update_policy(kind, name, &spec, now).await.map_err(|e| match e {
-                StoreError::NotFound => AppError::not_found(format!("no {} named {name}", kind.label())),
+                StoreError::NotFound => AppError::not_found(format!("no {} named {}", kind.label(), shown(name))),
                 e => e.into(),
             })?;
         }
@@ -523,7 +524,7 @@ impl PoliciesServiceImpl {
     /// The drill's view of a member on the simulated hub: its name there and whether it is down.
     async fn sim_member(&self, cluster: &str) -> Result<Option<(String, bool)>, AppError> {
         let Some(record) = self.store.cluster_by_name(cluster).await? else {
-            return Err(AppError::not_found(format!("no cluster named {cluster}")));
+            return Err(AppError::not_found(format!("no cluster named {}", shown(cluster))));
         };
         let req =
             http::Request::get("/sim/v1/clusters").body(Vec::new()).map_err(|e| AppError::internal(e.to_string()))?;
@@ -649,7 +650,7 @@ impl PoliciesService for PoliciesServiceImpl {
         let book = Book::load(&self.store, None).await?;
         let rows = self.store.list_deployments().await?;
         if !book.records.iter().any(|r| r.kind == kind && r.name == name) {
-            return Err(AppError::not_found(format!("no {} named {name}", kind.label())));
+            return Err(AppError::not_found(format!("no {} named {}", kind.label(), shown(name))));
         }
         let users = book.used_by(kind, name, &rows);
         if !users.is_empty() {
@@ -690,6 +691,10 @@ impl PoliciesService for PoliciesServiceImpl {
         if spec.strategy.is_empty() && spec.clusters.is_empty() {
             spec.strategy = book.default_strategy().map(|s| s.name.clone()).unwrap_or_default();
         }
+        // What create would refuse, the preview refuses the same way: no plan for a spec that
+        // cannot be deployed. (A plan where no cluster qualifies is still a plan: it says why.)
+        spec.validate()?;
+        self.deployments.check_clusters(&spec).await?;
         Ok(book.resolve(&spec)?.plan)
     }
 

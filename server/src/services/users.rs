@@ -1,34 +1,39 @@
 use crate::auth::password;
 use crate::auth::service::hash_blocking;
 use crate::auth::token::new_id;
+use crate::gateway::Gateway;
 use crate::store::{now_ms, SessionStore, Store, StoreError, UserRecord, UserStore};
 use app::error::{AppError, ErrorCode};
 use app::models::user::{NewUser, Role, SessionUser, SetPasswordInput, UserView};
+use app::models::validate::shown;
 use app::services::UsersService;
 use async_trait::async_trait;
 
 #[derive(Clone)]
 pub struct UsersServiceImpl {
     store: Store,
+    /// Told when an account's state changes: its keys answer accordingly from the next call.
+    gateway: Gateway,
 }
 
 impl UsersServiceImpl {
-    pub fn new(store: Store) -> Self {
-        Self { store }
+    pub fn new(store: Store, gateway: Gateway) -> Self {
+        Self { store, gateway }
     }
 
     async fn get(&self, id: &str) -> Result<UserRecord, AppError> {
-        self.store.user_by_id(id).await?.ok_or_else(|| AppError::not_found(format!("no user with id {id}")))
+        self.store.user_by_id(id).await?.ok_or_else(|| AppError::not_found(format!("no user with id {}", shown(id))))
     }
 
     async fn update_access(&self, id: &str, role: Role, disabled: bool) -> Result<UserView, AppError> {
         let u = self.store.update_access(id, role, disabled, now_ms()).await.map_err(|e| match e {
-            StoreError::NotFound => AppError::not_found(format!("no user with id {id}")),
+            StoreError::NotFound => AppError::not_found(format!("no user with id {}", shown(id))),
             other => other.into(),
         })?;
         if disabled {
             self.store.delete_user_sessions(id).await?;
         }
+        self.gateway.reload_keys().await?;
         Ok(u.view())
     }
 }

@@ -20,6 +20,8 @@ pub struct ApiKeyRecord {
     pub revoked_at: Option<i64>,
     pub last_used_at: Option<i64>,
     pub created_at: i64,
+    /// Whether the owner's account is disabled, filled by reads.
+    pub owner_disabled: bool,
 }
 
 #[async_trait]
@@ -34,7 +36,7 @@ pub trait KeyStore: Send + Sync {
 }
 
 const COLUMNS: &str = "k.id, k.name, k.prefix, k.key_hash, k.owner_id, u.username, k.scope, k.rpm, k.tpm, \
-                       k.expires_at, k.revoked_at, k.last_used_at, k.created_at";
+                       k.expires_at, k.revoked_at, k.last_used_at, k.created_at, u.disabled";
 
 fn from_row(r: &AnyRow) -> Result<ApiKeyRecord> {
     let scope: Option<String> = r.try_get("scope")?;
@@ -57,6 +59,7 @@ fn from_row(r: &AnyRow) -> Result<ApiKeyRecord> {
         revoked_at: r.try_get("revoked_at")?,
         last_used_at: r.try_get("last_used_at")?,
         created_at: r.try_get("created_at")?,
+        owner_disabled: r.try_get::<i64, _>("disabled")? != 0,
     })
 }
 

@@ -16,6 +16,8 @@ impl Store {
             return Err(StoreError::Conflict(format!("{} exists; choose a new file", to.display())));
         }
         sqlx::query("VACUUM INTO $1").bind(to.display().to_string()).execute(&self.pool).await?;
+        // A backup holds everything the database does: private whatever the caller's umask.
+        crate::secrets::make_private(to).map_err(|e| StoreError::Conflict(format!("{}: {e}", to.display())))?;
         Ok(())
     }
 

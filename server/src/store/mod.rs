@@ -8,6 +8,7 @@ mod keys;
 mod maintenance;
 mod policies;
 mod sessions;
+mod tokens;
 mod usage;
 mod users;
 
@@ -16,6 +17,7 @@ pub use deployments::{ApplyState, CacheRecord, DeploymentRecord, DeploymentStore
 pub use keys::{ApiKeyRecord, KeyStore};
 pub use policies::{PolicyRecord, PolicyStore};
 pub use sessions::SessionStore;
+pub use tokens::{TokenRecord, TokenStore};
 pub use usage::{LogRecord, UsageDelta, UsageGroup, UsageStore, UsageSum};
 pub use users::{UserRecord, UserStore};
 
@@ -87,6 +89,9 @@ impl Store {
             })
             .connect_with(opts)
             .await?;
+        if backend == Backend::Sqlite {
+            restrict_sqlite_files(&url);
+        }
         Ok(Store { pool, backend })
     }
 
@@ -113,6 +118,19 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+}
+
+/// A database created before files were made private (or under a lax umask) is made so now:
+/// the file, its WAL and shared-memory index.
+fn restrict_sqlite_files(url: &str) {
+    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
+    let path = path.split('?').next().unwrap_or_default();
+    if path.is_empty() || path == ":memory:" {
+        return;
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = crate::secrets::make_private(std::path::Path::new(&format!("{path}{suffix}")));
     }
 }
 
