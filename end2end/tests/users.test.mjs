@@ -67,3 +67,64 @@ test('an admin creates an operator, who cannot manage users', async () => {
   await page.context().close();
   await ops.context().close();
 });
+
+test('an admin lifts a sign-in lockout and creates an access token for a script', async () => {
+  // Five wrong passwords lock the account (any name: whether it exists is not told).
+  for (let i = 0; i < 5; i++) {
+    const r = await fetch(`${hmas.base}/api/auth/login`, {
+      method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ username: 'mallory', password: `guess-${i}` }),
+    });
+    assert.equal(r.status, 401);
+  }
+  const locked = await fetch(`${hmas.base}/api/auth/login`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ username: 'mallory', password: 'guess-again' }),
+  });
+  assert.equal(locked.status, 429);
+  assert.ok(Number(locked.headers.get('retry-after')) >= 1);
+
+  const page = await newPage(b.browser, hmas.base);
+  await signIn(page, 'admin', ADMIN_PASSWORD);
+  await page.click('.sidebar nav a[href="/users"]');
+  await page.waitForSelector('[data-testid=lockouts] tr[data-lockout=mallory]');
+  await page.locator('[data-testid=lockouts]').scrollIntoViewIfNeeded();
+  await shot(page, 'users-lockouts');
+  await page.click('[data-testid=lockouts] button[aria-label="Let mallory sign in again"]');
+  await page.waitForSelector('[data-testid=lockouts] >> text=No lockouts');
+
+  // An access token: made for a role no higher than yours, shown once, and it works without a session.
+  await page.click('.sidebar nav a[href="/keys"]');
+  await page.waitForSelector('[data-testid=access-tokens] >> text=No access tokens');
+  await page.click('button:has-text("New access token")');
+  await page.fill('[role=dialog] #f-name', 'nightly deploy job');
+  await page.fill('[role=dialog] #f-expires_in_days', '400');
+  await page.click('[role=dialog] button[type=submit]');
+  await page.waitForSelector('[role=dialog] .field-error:has-text("from 1 to 365")');
+  await page.fill('[role=dialog] #f-expires_in_days', '30');
+  await page.selectOption('[role=dialog] #f-role', 'operator');
+  await page.click('[role=dialog] button[type=submit]');
+  await page.waitForSelector('[data-testid=new-token-secret]');
+  const secret = (await page.textContent('[data-testid=new-token-secret]')).trim();
+  assert.match(secret, /^hmas-at-[0-9a-f]{64}$/);
+  await shot(page, 'tokens-created');
+  await page.click('[role=dialog] button:has-text("I have copied it")');
+  await page.waitForSelector('[data-testid=tokens-table] tr[data-token="nightly deploy job"] >> text=operator');
+  const list = await fetch(`${hmas.base}/api/deployments/list`, {
+    method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: '{}',
+  });
+  assert.equal(list.status, 200);
+  const users = await fetch(`${hmas.base}/api/users/list`, {
+    method: 'POST', headers: { authorization: `Bearer ${secret}`, 'content-type': 'application/json' }, body: '{}',
+  });
+  assert.equal(users.status, 403, 'an operator token cannot manage users');
+  await page.reload();
+  await page.waitForSelector('[data-testid=tokens-table] tr[data-token="nightly deploy job"]');
+  await page.locator('[data-testid=access-tokens]').scrollIntoViewIfNeeded();
+  await shot(page, 'tokens');
+  await page.click('button[aria-label="Revoke nightly deploy job"]');
+  await page.click('[role=dialog] button:has-text("Revoke token")');
+  await page.waitForSelector('[data-testid=tokens-table] tr[data-token="nightly deploy job"] >> text=Revoked');
+  assert.deepEqual(page.errors, []);
+  await page.context().close();
+});

@@ -220,7 +220,10 @@ async fn account_state_reaches_the_gateway_at_once_and_metering_reads_real_strea
     let ana_c = login(&h, "ana", "ana-password-1").await;
     let key = new_key(&ana_c, &h, json!({"name": "ana-key"})).await;
     let ask = json!({"model": "tiny-llama", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 12});
-    assert_eq!(chat(&h, &key, ask.clone()).send().await.unwrap().status(), 200);
+    let r = chat(&h, &key, ask.clone()).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    // Read to the end: an answer dropped unread is a cancelled request, metered by estimate.
+    assert_eq!(r.bytes().await.unwrap(), recorded("chat.json"));
 
     // Metering: the recorded answers, whatever their spacing, count what they carry.
     let mut streamed = ask.clone();

@@ -29,3 +29,26 @@ pub fn CopyBlock(
         </div>
     }
 }
+
+/// A secret shown the one time it exists (a new API key or access token), with its copy button
+/// and the way out that says it was copied.
+#[component]
+pub fn OneTimeSecret(
+    secret: String,
+    /// "key", "token": what the secret is, in the warning.
+    what: &'static str,
+    #[prop(into)] summary: String,
+    #[prop(into)] testid: String,
+    open: RwSignal<bool>,
+) -> impl IntoView {
+    view! {
+        <div class="form">
+            <div class="banner banner-warn">{format!("Copy the {what} now: it is shown only this once and cannot be recovered.")}</div>
+            <CopyBlock text=secret label=format!("Copy the {what}") testid/>
+            <p class="muted small">{summary}</p>
+            <div class="form-actions">
+                <button class="button primary" type="button" on:click=move |_| open.set(false)>"I have copied it"</button>
+            </div>
+        </div>
+    }
+}

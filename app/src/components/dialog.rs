@@ -41,3 +41,51 @@ pub fn Dialog(
         </Show>
     }
 }
+
+/// The open state of a dialog about one thing: open while `target` holds it; closing forgets it.
+pub fn open_for<T: Send + Sync + 'static>(target: RwSignal<Option<T>>) -> RwSignal<bool> {
+    let open = RwSignal::new(false);
+    Effect::new(move |_| {
+        if target.with(Option::is_some) {
+            open.set(true);
+        }
+    });
+    Effect::new(move |_| {
+        if !open.get() {
+            target.set(None);
+        }
+    });
+    open
+}
+
+/// "Do this to that?" with Cancel and a danger button; closes itself when `done` turns true.
+#[component]
+pub fn ConfirmDialog(
+    #[prop(into)] title: String,
+    open: RwSignal<bool>,
+    #[prop(into)] confirm: String,
+    #[prop(into)] pending: Signal<bool>,
+    #[prop(into)] done: Signal<bool>,
+    on_confirm: Callback<()>,
+    children: ChildrenFn,
+) -> impl IntoView {
+    Effect::new(move |_| {
+        if done.get() {
+            open.set(false);
+        }
+    });
+    let children = StoredValue::new(children);
+    let confirm = StoredValue::new(confirm);
+    view! {
+        <Dialog title=title open>
+            <div class="form">
+                {children.with_value(|c| c())}
+                <div class="form-actions">
+                    <button class="button" type="button" on:click=move |_| open.set(false)>"Cancel"</button>
+                    <button class="button danger" type="button" disabled=move || pending.get()
+                        on:click=move |_| on_confirm.run(())>{confirm.get_value()}</button>
+                </div>
+            </div>
+        </Dialog>
+    }
+}

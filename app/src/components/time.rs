@@ -8,6 +8,13 @@ pub fn format_utc(ts_ms: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {:02}:{:02} UTC", rem / 3600, (rem % 3600) / 60)
 }
 
+/// `2026-11-24 23:50:07 UTC`: for moments seconds apart, such as a 30 s sign-in lock.
+pub fn format_utc_seconds(ts_ms: i64) -> String {
+    let minutes = format_utc(ts_ms);
+    let (head, _) = minutes.split_at(minutes.len() - " UTC".len());
+    format!("{head}:{:02} UTC", ts_ms.div_euclid(1000).rem_euclid(60))
+}
+
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
 fn civil_from_days(z: i64) -> (i64, u32, u32) {
     let z = z + 719_468;
@@ -29,6 +36,7 @@ mod tests {
     #[test]
     fn known_instants() {
         assert_eq!(format_utc(0), "1970-01-01 00:00 UTC");
+        assert_eq!(super::format_utc_seconds(1_795_564_207_000), "2026-11-24 23:50:07 UTC");
         assert_eq!(format_utc(951_782_400_000), "2000-02-29 00:00 UTC");
         assert_eq!(format_utc(1_795_564_200_000), "2026-11-24 23:50 UTC");
         assert_eq!(format_utc(-60_000), "1969-12-31 23:59 UTC");

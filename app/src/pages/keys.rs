@@ -3,8 +3,8 @@
 use crate::api::deployments::list_deployments;
 use crate::api::keys::{key_requests, key_usage, list_keys, CreateKey, RevokeKey};
 use crate::components::chart::{compact, Bar, BarChart};
-use crate::components::copy::CopyBlock;
-use crate::components::dialog::Dialog;
+use crate::components::copy::{CopyBlock, OneTimeSecret};
+use crate::components::dialog::{open_for, ConfirmDialog, Dialog};
 use crate::components::feedback::{error_fallback, EmptyState, ErrorBanner, SkeletonRows};
 use crate::components::form::{FormError, TextField};
 use crate::components::layout::PageHeader;
@@ -430,14 +430,8 @@ fn NewKeyDialog(open: RwSignal<bool>, action: ServerAction<CreateKey>) -> impl I
                 }
             >
                 {move || created.get().map(|c| view! {
-                    <div class="form">
-                        <div class="banner banner-warn">"Copy the key now: it is shown only this once and cannot be recovered."</div>
-                        <CopyBlock text=c.secret.clone() label="Copy the key" testid="new-key-secret"/>
-                        <p class="muted small">{format!("{} · {}", c.key.name, scope_text(&c.key))}</p>
-                        <div class="form-actions">
-                            <button class="button primary" type="button" on:click=move |_| open.set(false)>"I have copied it"</button>
-                        </div>
-                    </div>
+                    <OneTimeSecret secret=c.secret.clone() what="key" testid="new-key-secret" open
+                        summary=format!("{} · {}", c.key.name, scope_text(&c.key))/>
                 })}
             </Show>
         </Dialog>
@@ -446,37 +440,17 @@ fn NewKeyDialog(open: RwSignal<bool>, action: ServerAction<CreateKey>) -> impl I
 
 #[component]
 fn RevokeDialog(target: RwSignal<Option<ApiKeyView>>, action: ServerAction<RevokeKey>) -> impl IntoView {
-    let open = RwSignal::new(false);
-    Effect::new(move |_| {
-        if target.get().is_some() {
-            open.set(true);
-        }
-    });
-    Effect::new(move |_| {
-        if !open.get() {
-            target.set(None);
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = action.value().get() {
-            open.set(false);
-        }
-    });
+    let open = open_for(target);
     let name = move || target.get().map(|k| k.name).unwrap_or_default();
+    let revoke = Callback::new(move |_| {
+        if let Some(k) = target.get_untracked() {
+            action.dispatch(RevokeKey { id: k.id });
+        }
+    });
     view! {
-        <Dialog title="Revoke API key" open>
-            <div class="form">
-                <p>"Revoke "<strong>{name}</strong>"? Every request with it is refused from now on. This cannot be undone."</p>
-                <div class="form-actions">
-                    <button class="button" type="button" on:click=move |_| open.set(false)>"Cancel"</button>
-                    <button class="button danger" type="button" disabled=move || action.pending().get()
-                        on:click=move |_| {
-                            if let Some(k) = target.get_untracked() {
-                                action.dispatch(RevokeKey { id: k.id });
-                            }
-                        }>"Revoke key"</button>
-                </div>
-            </div>
-        </Dialog>
+        <ConfirmDialog title="Revoke API key" open confirm="Revoke key" pending=action.pending()
+            done=Signal::derive(move || matches!(action.value().get(), Some(Ok(_)))) on_confirm=revoke>
+            <p>"Revoke "<strong>{name}</strong>"? Every request with it is refused from now on. This cannot be undone."</p>
+        </ConfirmDialog>
     }
 }

@@ -1,8 +1,8 @@
 //! Access tokens on the API keys page: how scripts call `/api` without a browser (create — the
 //! secret shown once —, see when each was used, revoke).
 use crate::api::tokens::{list_tokens, CreateToken, RevokeToken};
-use crate::components::copy::CopyBlock;
-use crate::components::dialog::Dialog;
+use crate::components::copy::OneTimeSecret;
+use crate::components::dialog::{open_for, ConfirmDialog, Dialog};
 use crate::components::feedback::{error_fallback, EmptyState, ErrorBanner, SkeletonRows};
 use crate::components::form::{FormError, SelectField, TextField};
 use crate::components::time::format_utc;
@@ -73,7 +73,7 @@ fn TokenRow(t: AccessTokenView, admin: bool, revoke_target: RwSignal<Option<Acce
     view! {
         <tr data-token=t.name.clone() class:row-disabled=!active>
             <td><div class="cell-main">{t.name.clone()}</div><div class="cell-sub muted">{format!("created {}", format_utc(t.created_at))}</div></td>
-            <td><code>{format!("{}…", t.prefix)}</code></td>
+            <td class="nowrap"><code>{format!("{}…", t.prefix)}</code></td>
             {admin.then(|| view! { <td>{t.owner.clone()}</td> })}
             <td>{t.role.as_str()}</td>
             <td class="muted nowrap">{format_utc(t.expires_at)}</td>
@@ -150,14 +150,8 @@ fn NewTokenDialog(open: RwSignal<bool>, action: ServerAction<CreateToken>, my_ro
                 }
             >
                 {move || created.get().map(|c| view! {
-                    <div class="form">
-                        <div class="banner banner-warn">"Copy the token now: it is shown only this once and cannot be recovered."</div>
-                        <CopyBlock text=c.secret.clone() label="Copy the token" testid="new-token-secret"/>
-                        <p class="muted small">{format!("{} · acts as {} · expires {}", c.token.name, c.token.role.as_str(), format_utc(c.token.expires_at))}</p>
-                        <div class="form-actions">
-                            <button class="button primary" type="button" on:click=move |_| open.set(false)>"I have copied it"</button>
-                        </div>
-                    </div>
+                    <OneTimeSecret secret=c.secret.clone() what="token" testid="new-token-secret" open
+                        summary=format!("{} · acts as {} · expires {}", c.token.name, c.token.role.as_str(), format_utc(c.token.expires_at))/>
                 })}
             </Show>
         </Dialog>
@@ -166,37 +160,17 @@ fn NewTokenDialog(open: RwSignal<bool>, action: ServerAction<CreateToken>, my_ro
 
 #[component]
 fn RevokeTokenDialog(target: RwSignal<Option<AccessTokenView>>, action: ServerAction<RevokeToken>) -> impl IntoView {
-    let open = RwSignal::new(false);
-    Effect::new(move |_| {
-        if target.get().is_some() {
-            open.set(true);
-        }
-    });
-    Effect::new(move |_| {
-        if !open.get() {
-            target.set(None);
-        }
-    });
-    Effect::new(move |_| {
-        if let Some(Ok(_)) = action.value().get() {
-            open.set(false);
-        }
-    });
+    let open = open_for(target);
     let name = move || target.get().map(|t| t.name).unwrap_or_default();
+    let revoke = Callback::new(move |_| {
+        if let Some(t) = target.get_untracked() {
+            action.dispatch(RevokeToken { id: t.id });
+        }
+    });
     view! {
-        <Dialog title="Revoke access token" open>
-            <div class="form">
-                <p>"Revoke "<strong>{name}</strong>"? Scripts using it are refused from now on. This cannot be undone."</p>
-                <div class="form-actions">
-                    <button class="button" type="button" on:click=move |_| open.set(false)>"Cancel"</button>
-                    <button class="button danger" type="button" disabled=move || action.pending().get()
-                        on:click=move |_| {
-                            if let Some(t) = target.get_untracked() {
-                                action.dispatch(RevokeToken { id: t.id });
-                            }
-                        }>"Revoke token"</button>
-                </div>
-            </div>
-        </Dialog>
+        <ConfirmDialog title="Revoke access token" open confirm="Revoke token" pending=action.pending()
+            done=Signal::derive(move || matches!(action.value().get(), Some(Ok(_)))) on_confirm=revoke>
+            <p>"Revoke "<strong>{name}</strong>"? Scripts using it are refused from now on. This cannot be undone."</p>
+        </ConfirmDialog>
     }
 }

@@ -1,11 +1,11 @@
 use crate::api::users::{
     list_lockouts, list_users, ClearLockout, CreateUser, ResetUserPassword, SetUserDisabled, SetUserRole,
 };
-use crate::components::dialog::Dialog;
+use crate::components::dialog::{open_for, Dialog};
 use crate::components::feedback::{error_fallback, EmptyState, ErrorBanner, SkeletonRows};
 use crate::components::form::{FormError, SelectField, TextField};
 use crate::components::layout::PageHeader;
-use crate::components::time::format_utc;
+use crate::components::time::{format_utc, format_utc_seconds};
 use crate::error::AppError;
 use crate::models::user::{Lockout, NewUser, Role, SetPasswordInput, UserView};
 use crate::pages::shell::CurrentUser;
@@ -120,7 +120,7 @@ fn LockoutRow(l: Lockout, clear: ServerAction<ClearLockout>) -> impl IntoView {
             <td class="cell-main">{l.subject.clone()}</td>
             <td>{l.kind.label()}</td>
             <td>{l.failures}</td>
-            <td class="muted nowrap">{format_utc(l.until)}</td>
+            <td class="muted nowrap">{format_utc_seconds(l.until)}</td>
             <td class="actions-col">
                 <button class="button small" type="button" aria-label=format!("Let {} sign in again", l.subject)
                     on:click=move |_| { clear.dispatch(ClearLockout { kind, subject: subject.clone() }); }>"Clear"</button>
@@ -257,24 +257,19 @@ fn NewUserDialog(open: RwSignal<bool>, action: ServerAction<CreateUser>) -> impl
 
 #[component]
 fn ResetPasswordDialog(target: RwSignal<Option<UserView>>, action: ServerAction<ResetUserPassword>) -> impl IntoView {
-    let open = RwSignal::new(false);
+    let open = open_for(target);
     let password = RwSignal::new(String::new());
     let local_error = RwSignal::new(None::<AppError>);
     let error = Signal::derive(move || local_error.get().or_else(|| action.value().get().and_then(|r| r.err())));
     let generated = Signal::derive(move || action.value().get().and_then(|r| r.ok()).flatten());
     let done = Signal::derive(move || matches!(action.value().get(), Some(Ok(_))));
 
+    // Each opening starts clean.
     Effect::new(move |_| {
-        if target.get().is_some() {
+        if target.with(Option::is_some) {
             password.set(String::new());
             local_error.set(None);
             action.value().set(None);
-            open.set(true);
-        }
-    });
-    Effect::new(move |_| {
-        if !open.get() {
-            target.set(None);
         }
     });
     let on_submit = move |ev: SubmitEvent| {

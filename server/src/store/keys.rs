@@ -1,4 +1,4 @@
-use super::{touched, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
 use sqlx::Row;
@@ -87,37 +87,17 @@ impl KeyStore for Store {
     }
 
     async fn list_keys(&self, owner_id: Option<&str>) -> Result<Vec<ApiKeyRecord>> {
-        let base = format!("SELECT {COLUMNS} FROM api_keys k JOIN users u ON u.id = k.owner_id");
-        let rows = match owner_id {
-            Some(o) => {
-                sqlx::query(&format!("{base} WHERE k.owner_id = $1 ORDER BY k.created_at DESC"))
-                    .bind(o)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            None => sqlx::query(&format!("{base} ORDER BY k.created_at DESC")).fetch_all(&self.pool).await?,
-        };
-        rows.iter().map(from_row).collect()
+        let select = format!("SELECT {COLUMNS} FROM api_keys k JOIN users u ON u.id = k.owner_id");
+        self.owned_rows(&select, "k", owner_id).await?.iter().map(from_row).collect()
     }
 
     async fn key_by_id(&self, id: &str) -> Result<Option<ApiKeyRecord>> {
-        sqlx::query(&format!("SELECT {COLUMNS} FROM api_keys k JOIN users u ON u.id = k.owner_id WHERE k.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        let select = format!("SELECT {COLUMNS} FROM api_keys k JOIN users u ON u.id = k.owner_id");
+        self.row_by_id(&select, "k.id", id).await?.as_ref().map(from_row).transpose()
     }
 
     async fn revoke_key(&self, id: &str, at: i64) -> Result<()> {
-        touched(
-            sqlx::query("UPDATE api_keys SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(id)
-                .execute(&self.pool)
-                .await?,
-        )
+        self.revoke_row("api_keys", id, at).await
     }
 
     async fn touch_keys(&self, used: &[(String, i64)]) -> Result<()> {

@@ -119,6 +119,42 @@ impl Store {
     pub async fn close(&self) {
         self.pool.close().await;
     }
+
+    /// The rows of `select` (a query without WHERE over a table aliased `t` with `owner_id` and
+    /// `created_at`) for one owner or all, newest first: how keys and tokens are listed to their
+    /// owner or an admin.
+    pub(crate) async fn owned_rows(
+        &self,
+        select: &str,
+        t: &str,
+        owner: Option<&str>,
+    ) -> Result<Vec<sqlx::any::AnyRow>> {
+        Ok(match owner {
+            Some(o) => {
+                sqlx::query(&format!("{select} WHERE {t}.owner_id = $1 ORDER BY {t}.created_at DESC"))
+                    .bind(o)
+                    .fetch_all(&self.pool)
+                    .await?
+            }
+            None => sqlx::query(&format!("{select} ORDER BY {t}.created_at DESC")).fetch_all(&self.pool).await?,
+        })
+    }
+
+    /// The row of `select` (a query without WHERE) whose `id_col` is `id`.
+    pub(crate) async fn row_by_id(&self, select: &str, id_col: &str, id: &str) -> Result<Option<sqlx::any::AnyRow>> {
+        Ok(sqlx::query(&format!("{select} WHERE {id_col} = $1")).bind(id).fetch_optional(&self.pool).await?)
+    }
+
+    /// Marks row `id` of `table` revoked at `at`; `NotFound` when no such row is still unrevoked.
+    pub(crate) async fn revoke_row(&self, table: &str, id: &str, at: i64) -> Result<()> {
+        touched(
+            sqlx::query(&format!("UPDATE {table} SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL"))
+                .bind(at)
+                .bind(id)
+                .execute(&self.pool)
+                .await?,
+        )
+    }
 }
 
 /// A database created before files were made private (or under a lax umask) is made so now:

@@ -1,5 +1,5 @@
 use super::users::{UserRecord, UserStore};
-use super::{touched, Result, Store, StoreError};
+use super::{Result, Store, StoreError};
 use app::models::user::Role;
 use async_trait::async_trait;
 use sqlx::any::AnyRow;
@@ -77,30 +77,11 @@ impl TokenStore for Store {
     }
 
     async fn list_tokens(&self, owner_id: Option<&str>) -> Result<Vec<TokenRecord>> {
-        let rows = match owner_id {
-            Some(o) => {
-                sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE t.owner_id = $1 ORDER BY t.created_at DESC"))
-                    .bind(o)
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query(&format!("SELECT {COLUMNS} {FROM} ORDER BY t.created_at DESC"))
-                    .fetch_all(&self.pool)
-                    .await?
-            }
-        };
-        rows.iter().map(from_row).collect()
+        self.owned_rows(&format!("SELECT {COLUMNS} {FROM}"), "t", owner_id).await?.iter().map(from_row).collect()
     }
 
     async fn token_by_id(&self, id: &str) -> Result<Option<TokenRecord>> {
-        sqlx::query(&format!("SELECT {COLUMNS} {FROM} WHERE t.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await?
-            .as_ref()
-            .map(from_row)
-            .transpose()
+        self.row_by_id(&format!("SELECT {COLUMNS} {FROM}"), "t.id", id).await?.as_ref().map(from_row).transpose()
     }
 
     async fn token_user(&self, token_hash: &str, now: i64) -> Result<Option<(TokenRecord, UserRecord)>> {
@@ -117,13 +98,7 @@ impl TokenStore for Store {
     }
 
     async fn revoke_token(&self, id: &str, at: i64) -> Result<()> {
-        touched(
-            sqlx::query("UPDATE access_tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(at)
-                .bind(id)
-                .execute(&self.pool)
-                .await?,
-        )
+        self.revoke_row("access_tokens", id, at).await
     }
 
     async fn touch_token(&self, id: &str, at: i64) -> Result<()> {
