@@ -5,6 +5,7 @@ pub mod config;
 pub mod gateway;
 pub mod http;
 pub mod hub;
+pub mod leader;
 pub mod logging;
 pub mod metrics;
 pub mod ops;

@@ -4,6 +4,7 @@ use crate::config::{HubSettings, Settings, SimArgs};
 use crate::gateway::Gateway;
 use crate::http::{router, AppState};
 use crate::hub::KubeClient;
+use crate::leader::Leadership;
 use crate::metrics::Metrics;
 use crate::secrets::Sealer;
 use crate::services::clusters::ClustersServiceImpl;
@@ -39,6 +40,11 @@ fn create_private_dir(dir: &std::path::Path) -> Result<(), String> {
 }
 
 pub async fn run(settings: Settings) -> Result<(), String> {
+    if settings.database_url.starts_with("sqlite:") {
+        create_private_dir(&settings.data_dir)?;
+    }
+    // Before anything writes: a second process on the same SQLite database stops here.
+    let (leadership, _claim) = crate::leader::claim(&settings.database_url, &settings.data_dir).await?;
     let store = open_store(&settings).await?;
     let master_key = std::env::var("HMAS_MASTER_KEY").ok();
     let sealer = Sealer::load(master_key.as_deref(), &settings.data_dir)?;
@@ -88,15 +94,22 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     }
     let members = Members::new(store.clone(), sealer.clone());
     let clusters = ClustersServiceImpl::new(store.clone(), hub.clone(), sealer, members.clone());
-    clusters.recover().await.map_err(|e| format!("database: {e}"))?;
+
     let deployments = DeploymentsServiceImpl::new(store.clone(), hub.clone(), members);
     let (gateway, recorder) = Gateway::start(store.clone(), auth.clone(), settings.gateway.clone());
     gateway.reload_keys().await.map_err(|e| format!("database: {e}"))?;
     publish_routes(&store, &gateway).await;
     let policies = PoliciesServiceImpl::new(store.clone(), hub.clone(), deployments.clone());
-    let reconciler = tokio::spawn(reconcile_clusters(clusters.clone()));
-    let policy_sync = tokio::spawn(reconcile_policies(policies.clone()));
-    let observer = tokio::spawn(reconcile_deployments(deployments.clone(), gateway.clone()));
+    // A process that leads from the start (SQLite's only one) settles interrupted registrations
+    // before it answers anyone; one that becomes leader later does it then.
+    let settled = leadership.is_leader();
+    if settled {
+        clusters.recover().await.map_err(|e| format!("database: {e}"))?;
+    }
+    let reconciler = tokio::spawn(reconcile_clusters(clusters.clone(), leadership.clone(), settled));
+    let policy_sync = tokio::spawn(reconcile_policies(policies.clone(), leadership.clone()));
+    let observer =
+        tokio::spawn(reconcile_deployments(deployments.clone(), gateway.clone(), store.clone(), leadership.clone()));
     let state = AppState {
         leptos_options,
         store: store.clone(),
@@ -106,6 +119,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         hub: hub.clone(),
         gateway: gateway.clone(),
         origin: settings.gateway.origin.clone(),
+        leadership,
         services: Services {
             auth: Arc::new(auth),
             users: Arc::new(UsersServiceImpl::new(store.clone(), gateway.clone())),
@@ -139,11 +153,24 @@ fn store_kind(url: &str) -> &'static str {
     }
 }
 
-/// Keeps the hub in step with the registered clusters, from start and then every 10 s.
-async fn reconcile_clusters(clusters: ClustersServiceImpl) {
+/// Keeps the hub in step with the registered clusters, from start and then every 10 s, while
+/// this process leads. Taking the lead first settles registrations a dead leader left halfway.
+async fn reconcile_clusters(clusters: ClustersServiceImpl, leadership: Leadership, settled: bool) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
+    let mut leading = settled;
     loop {
         tick.tick().await;
+        if !leadership.is_leader() {
+            leading = false;
+            continue;
+        }
+        if !leading {
+            if let Err(e) = clusters.recover().await {
+                tracing::warn!(error = %e, "settling interrupted registrations");
+                continue;
+            }
+            leading = true;
+        }
         if let Err(e) = clusters.reconcile().await {
             tracing::debug!(error = %e, "cluster reconcile skipped");
         }
@@ -163,22 +190,35 @@ async fn publish_routes(store: &Store, gateway: &Gateway) {
 /// Policies and deployments' hub objects follow the database: on every change and every few
 /// seconds, so hand-made drift or a hub that lost its state is put back and an outage heals when
 /// the hub returns.
-async fn reconcile_policies(policies: PoliciesServiceImpl) {
+async fn reconcile_policies(policies: PoliciesServiceImpl, leadership: Leadership) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if !leadership.is_leader() {
+            continue;
+        }
         if let Err(e) = policies.reconcile().await {
             tracing::debug!(error = %e, "policy reconcile skipped");
         }
     }
 }
 
-async fn reconcile_deployments(deployments: DeploymentsServiceImpl, gateway: Gateway) {
+/// The leader observes and reconciles; every other replica routes by what the leader stored.
+async fn reconcile_deployments(
+    deployments: DeploymentsServiceImpl,
+    gateway: Gateway,
+    store: Store,
+    leadership: Leadership,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tick.tick().await;
+        if !leadership.is_leader() {
+            publish_routes(&store, &gateway).await;
+            continue;
+        }
         match deployments.reconcile().await {
             Ok(rows) => gateway.set_routes(route_specs(&rows)),
             // The gateway keeps routing to what was last seen.

@@ -39,6 +39,8 @@ pub struct AppState {
     pub hub: crate::hub::KubeClient,
     pub gateway: crate::gateway::Gateway,
     pub origin: origin::OriginPolicy,
+    /// Whether this replica runs the reconcilers now.
+    pub leadership: crate::leader::Leadership,
 }
 
 pub fn router(state: AppState) -> Router {
@@ -119,6 +121,8 @@ async fn metrics_text(State(state): State<AppState>, req: Request<Body>) -> Resp
     ([(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"))], {
         let mut text = state.metrics.render();
         state.gateway.render_metrics(&mut text);
+        text.push_str("# HELP hmas_leader 1 while this replica runs the reconcilers.\n# TYPE hmas_leader gauge\n");
+        text.push_str(&format!("hmas_leader {}\n", u8::from(state.leadership.is_leader())));
         text
     })
         .into_response()

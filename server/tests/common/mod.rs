@@ -68,9 +68,6 @@ impl Hmas {
     ) -> Hmas {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_hmas"));
         cmd.env_remove("HMAS_MASTER_KEY");
-        for (k, v) in env {
-            cmd.env(k, v);
-        }
         cmd.args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
             .arg(data_dir)
             .env_remove("HMAS_DATABASE_URL")
@@ -78,6 +75,10 @@ impl Hmas {
             .env("HMAS_LOG", "warn")
             .env("HMAS_SIM_TIME_SCALE", time_scale.to_string())
             .stdout(Stdio::piped());
+        // The test's own environment last: it may name the database or the log filter.
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
         match log {
             // The log an operator gets: the default filter (info, without per-request noise).
             Some(p) => cmd.env_remove("HMAS_LOG").stderr(std::fs::File::create(p).unwrap()),

@@ -1,0 +1,73 @@
+//! Several `hmas serve` processes on one database: exactly one leads (runs the reconcilers) on
+//! PostgreSQL and another takes over when it dies; SQLite refuses a second process clearly.
+mod common;
+
+use common::Hmas;
+use std::time::{Duration, Instant};
+
+const PW: &str = "admin-password-1";
+
+async fn leading(h: &Hmas) -> Option<bool> {
+    let text = reqwest::get(h.url("/metrics")).await.ok()?.text().await.ok()?;
+    let line = text.lines().find(|l| l.starts_with("hmas_leader "))?;
+    Some(line.ends_with(" 1"))
+}
+
+#[tokio::test]
+async fn a_second_process_on_the_same_sqlite_database_refuses_to_start() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = tmp.path().join("data");
+    let first = Hmas::start_in(&data, Some(PW));
+    assert_eq!(leading(&first).await, Some(true), "the only process leads");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_hmas"))
+        .args(["serve", "--addr", "127.0.0.1:0", "--data-dir"])
+        .arg(&data)
+        .env_remove("HMAS_DATABASE_URL")
+        .env_remove("HMAS_CONFIG")
+        .env("HMAS_ADMIN_PASSWORD", PW)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("another `hmas serve`") && err.contains("PostgreSQL"), "{err}");
+    assert!(err.contains(&first.child.id().to_string()), "names the holder: {err}");
+}
+
+#[tokio::test]
+async fn one_replica_leads_on_postgresql_and_another_takes_over_when_it_dies() {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(std::env::var("HMAS_REQUIRE_POSTGRES").is_err(), "TEST_DATABASE_URL is required");
+        eprintln!("postgres: TEST_DATABASE_URL not set, not run");
+        return;
+    };
+    let admin = server::store::Store::connect(&base).await.unwrap();
+    let db = format!("hmas_replicas_{}", std::process::id());
+    admin.execute_raw(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
+    admin.execute_raw(&format!("CREATE DATABASE {db}")).await.unwrap();
+    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
+    let env = [("HMAS_DATABASE_URL", url.as_str()), ("HMAS_MASTER_KEY", &"ab".repeat(32))];
+    let (ta, tb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let mut a = Hmas::start_with_env(&ta.path().join("data"), Some(PW), &env);
+    let started = Instant::now();
+    while leading(&a).await != Some(true) {
+        assert!(started.elapsed() < Duration::from_secs(15), "the first replica never led");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let b = Hmas::start_with_env(&tb.path().join("data"), Some(PW), &env);
+    // Both answer; only one leads.
+    for _ in 0..3 {
+        assert_eq!((leading(&a).await, leading(&b).await), (Some(true), Some(false)));
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let killed = Instant::now();
+    a.child.kill().unwrap();
+    a.child.wait().unwrap();
+    while leading(&b).await != Some(true) {
+        assert!(killed.elapsed() < Duration::from_secs(15), "no replica took over within 15 s");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    eprintln!("failover: the second replica led {:.1} s after the leader was killed", killed.elapsed().as_secs_f64());
+    drop(b);
+    drop(a);
+    admin.execute_raw(&format!("DROP DATABASE {db} WITH (FORCE)")).await.unwrap();
+}
