@@ -1,6 +1,7 @@
 //! The `hmas` server: axum wiring, store, auth, metrics. The binary is a thin CLI over `run`.
 pub mod agent;
 pub mod auth;
+pub mod changes;
 pub mod config;
 pub mod gateway;
 pub mod http;

@@ -99,6 +99,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let (gateway, recorder) = Gateway::start(store.clone(), auth.clone(), settings.gateway.clone());
     gateway.reload_keys().await.map_err(|e| format!("database: {e}"))?;
     publish_routes(&store, &gateway).await;
+    let peers = crate::changes::listen(&settings.database_url, &store, gateway.clone());
     let policies = PoliciesServiceImpl::new(store.clone(), hub.clone(), deployments.clone());
     // A process that leads from the start (SQLite's only one) settles interrupted registrations
     // before it answers anyone; one that becomes leader later does it then.
@@ -136,6 +137,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     println!("H-MAS is listening on http://{addr}");
     crate::http::listen::serve(listener, router(state), settings.http, shutdown, Duration::from_secs(30)).await;
     purge.abort();
+    if let Some(l) = peers {
+        l.abort();
+    }
     reconciler.abort();
     policy_sync.abort();
     observer.abort();

@@ -2,7 +2,7 @@
 //! PostgreSQL and another takes over when it dies; SQLite refuses a second process clearly.
 mod common;
 
-use common::Hmas;
+use common::{call, login, Hmas};
 use std::time::{Duration, Instant};
 
 const PW: &str = "admin-password-1";
@@ -11,6 +11,19 @@ async fn leading(h: &Hmas) -> Option<bool> {
     let text = reqwest::get(h.url("/metrics")).await.ok()?.text().await.ok()?;
     let line = text.lines().find(|l| l.starts_with("hmas_leader "))?;
     Some(line.ends_with(" 1"))
+}
+
+/// How long until `h` answers `/v1/models` with `key` by `want` (at most a second).
+async fn answers(h: &Hmas, key: &str, want: u16) -> Duration {
+    let t = Instant::now();
+    loop {
+        let got = reqwest::Client::new().get(h.url("/v1/models")).bearer_auth(key).send().await.unwrap().status();
+        if got.as_u16() == want {
+            return t.elapsed();
+        }
+        assert!(t.elapsed() < Duration::from_secs(1), "the other replica still answers {got}, not {want}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[tokio::test]
@@ -59,6 +72,17 @@ async fn one_replica_leads_on_postgresql_and_another_takes_over_when_it_dies() {
         assert_eq!((leading(&a).await, leading(&b).await), (Some(true), Some(false)));
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
+    // A key made on one replica works on the other within a second, and so does its revocation.
+    let admin_a = login(&a, "admin", PW).await;
+    let (s, v) = call(&admin_a, &a, "/api/keys/create", serde_json::json!({"input": {"name": "k"}})).await;
+    assert_eq!(s, 200, "{v}");
+    let (id, secret) = (v["key"]["id"].clone(), v["secret"].as_str().unwrap().to_string());
+    let created = answers(&b, &secret, 200).await;
+    let (s, _) = call(&admin_a, &a, "/api/keys/revoke", serde_json::json!({"id": id})).await;
+    assert_eq!(s, 200);
+    let revoked = answers(&b, &secret, 401).await;
+    eprintln!("a key reached the other replica in {created:?}; its revocation in {revoked:?}");
+
     let killed = Instant::now();
     a.child.kill().unwrap();
     a.child.wait().unwrap();

@@ -127,6 +127,15 @@ impl Gateway {
         Ok(())
     }
 
+    /// The key table changed here: reload it, and have every other replica reload theirs.
+    pub async fn keys_changed(&self) -> Result<(), crate::store::StoreError> {
+        self.reload_keys().await?;
+        if self.inner.store.backend() == crate::store::Backend::Postgres {
+            self.inner.store.notify(crate::changes::CHANNEL, crate::changes::KEYS).await?;
+        }
+        Ok(())
+    }
+
     pub fn key_name(&self, id: &str) -> Option<String> {
         self.keys().name_of(id)
     }

@@ -122,7 +122,7 @@ impl GatewayService for GatewayServiceImpl {
             owner_disabled: false,
         };
         self.store.insert_key(&record).await?;
-        self.gateway.reload_keys().await?;
+        self.gateway.keys_changed().await?;
         tracing::info!(key = %record.id, prefix = %record.prefix, owner = %actor.username, "API key created");
         Ok(CreatedApiKey { key: view(&record, now), secret })
     }
@@ -140,7 +140,7 @@ impl GatewayService for GatewayServiceImpl {
                 Err(e) => return Err(e.into()),
             }
         }
-        self.gateway.reload_keys().await?;
+        self.gateway.keys_changed().await?;
         tracing::info!(key = %id, by = %actor.username, "API key revoked");
         let k = self.store.key_by_id(id).await?.ok_or_else(missing)?;
         Ok(view(&k, now_ms()))

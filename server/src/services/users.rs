@@ -33,7 +33,7 @@ impl UsersServiceImpl {
         if disabled {
             self.store.delete_user_sessions(id).await?;
         }
-        self.gateway.reload_keys().await?;
+        self.gateway.keys_changed().await?;
         Ok(u.view())
     }
 }

@@ -145,6 +145,12 @@ impl Store {
         Ok(sqlx::query(&format!("{select} WHERE {id_col} = $1")).bind(id).fetch_optional(&self.pool).await?)
     }
 
+    /// `NOTIFY channel, payload` (PostgreSQL).
+    pub(crate) async fn notify(&self, channel: &str, payload: &str) -> Result<()> {
+        sqlx::query("SELECT pg_notify($1, $2)").bind(channel).bind(payload).execute(&self.pool).await?;
+        Ok(())
+    }
+
     /// Marks row `id` of `table` revoked at `at`; `NotFound` when no such row is still unrevoked.
     pub(crate) async fn revoke_row(&self, table: &str, id: &str, at: i64) -> Result<()> {
         touched(
