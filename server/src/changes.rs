@@ -1,7 +1,8 @@
 //! Changes other replicas must see at once. Each replica keeps the gateway's key table in memory;
 //! when one replica changes a key (created, revoked, its owner disabled) it reloads its own table
 //! and tells the others through PostgreSQL's `NOTIFY` (`Gateway::keys_changed`); this listener
-//! makes them reload theirs. SQLite has one process: nothing to tell.
+//! makes them reload theirs. The leader announces new routes the same way. SQLite has one
+//! process: nothing to tell.
 use crate::gateway::Gateway;
 use crate::store::{Backend, Store};
 use sqlx::postgres::PgListener;
@@ -9,6 +10,18 @@ use sqlx::postgres::PgListener;
 pub const CHANNEL: &str = "hmas_changes";
 /// The payload that says the key table changed.
 pub const KEYS: &str = "keys";
+/// The payload that says the leader stored new routes (endpoints came or went).
+pub const ROUTES: &str = "routes";
+
+/// Tells the other replicas that `what` changed (PostgreSQL; nothing to tell on SQLite). A lost
+/// message costs only time: non-leaders also re-read routes every 2 s.
+pub async fn announce(store: &Store, what: &str) {
+    if store.backend() == Backend::Postgres {
+        if let Err(e) = store.notify(CHANNEL, what).await {
+            tracing::warn!(error = %e, what, "telling the other replicas");
+        }
+    }
+}
 
 /// Listens for the other replicas' changes (PostgreSQL only) until the process ends. After a
 /// lost connection the listener reconnects and reloads, since changes may have been missed.
@@ -16,7 +29,7 @@ pub fn listen(database_url: &str, store: &Store, gateway: Gateway) -> Option<tok
     if store.backend() != Backend::Postgres {
         return None;
     }
-    let url = database_url.to_string();
+    let (url, store) = (database_url.to_string(), store.clone());
     Some(tokio::spawn(async move {
         loop {
             match PgListener::connect(&url).await {
@@ -32,6 +45,9 @@ pub fn listen(database_url: &str, store: &Store, gateway: Gateway) -> Option<tok
                                     if let Err(e) = gateway.reload_keys().await {
                                         tracing::warn!(error = %e, "reloading API keys after another replica's change");
                                     }
+                                }
+                                Ok(Some(n)) if n.payload() == ROUTES => {
+                                    crate::serve::publish_routes(&store, &gateway).await;
                                 }
                                 Ok(Some(_)) => {}
                                 // The connection was lost; PgListener reconnects on the next call.

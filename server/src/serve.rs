@@ -184,7 +184,7 @@ async fn reconcile_clusters(clusters: ClustersServiceImpl, leadership: Leadershi
 /// Finishes interrupted applies and deletes, heals hub drift (every 10 s), and reads status
 /// back from the hub and the members (every 2 s).
 /// Hands the gateway the deployments as last stored (at start, before the first observation).
-async fn publish_routes(store: &Store, gateway: &Gateway) {
+pub(crate) async fn publish_routes(store: &Store, gateway: &Gateway) {
     match store.list_deployments().await {
         Ok(rows) => gateway.set_routes(route_specs(&rows)),
         Err(e) => tracing::warn!(error = %e, "gateway routes not refreshed"),
@@ -217,14 +217,31 @@ async fn reconcile_deployments(
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last = Vec::new();
+    let mut ticks = 0u64;
     loop {
         tick.tick().await;
+        ticks += 1;
+        // A backstop for a lost NOTIFY from another replica: keys are re-read every 10 s too.
+        if ticks.is_multiple_of(5) && store.backend() == crate::store::Backend::Postgres {
+            if let Err(e) = gateway.reload_keys().await {
+                tracing::warn!(error = %e, "reloading API keys");
+            }
+        }
         if !leadership.is_leader() {
             publish_routes(&store, &gateway).await;
+            last.clear();
             continue;
         }
         match deployments.reconcile().await {
-            Ok(rows) => gateway.set_routes(route_specs(&rows)),
+            Ok(rows) => {
+                let specs = route_specs(&rows);
+                if specs != last {
+                    crate::changes::announce(&store, crate::changes::ROUTES).await;
+                    last = specs.clone();
+                }
+                gateway.set_routes(specs);
+            }
             // The gateway keeps routing to what was last seen.
             Err(e) => tracing::debug!(error = %e, "deployment reconcile skipped"),
         }

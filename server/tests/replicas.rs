@@ -83,6 +83,40 @@ async fn one_replica_leads_on_postgresql_and_another_takes_over_when_it_dies() {
     let revoked = answers(&b, &secret, 401).await;
     eprintln!("a key reached the other replica in {created:?}; its revocation in {revoked:?}");
 
+    // Routes the leader stores reach the other replica within a second of the leader routing them.
+    common::fleet::register(&admin_a, &a, "gpu-general", "b").await;
+    let (s, v) = call(
+        &admin_a,
+        &a,
+        "/api/deployments/create",
+        serde_json::json!({"spec": common::fleet::spec("llama3.2:1b", "ollama", 0, &["gpu-general"])}),
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    let key = call(&admin_a, &a, "/api/keys/create", serde_json::json!({"input": {"name": "k2"}})).await.1["secret"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let ready = |h: &Hmas| {
+        let (url, key) = (h.url("/v1/models"), key.clone());
+        async move {
+            let v: serde_json::Value =
+                reqwest::Client::new().get(url).bearer_auth(key).send().await.unwrap().json().await.unwrap();
+            v["data"].as_array().is_some_and(|d| d.iter().any(|m| m["ready"] == true))
+        }
+    };
+    let t = Instant::now();
+    while !ready(&a).await {
+        assert!(t.elapsed() < Duration::from_secs(60), "the deployment never became ready on the leader");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let routed = Instant::now();
+    while !ready(&b).await {
+        assert!(routed.elapsed() < Duration::from_secs(1), "the other replica did not route it within 1 s");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    eprintln!("routes reached the other replica {:?} after the leader's", routed.elapsed());
+
     let killed = Instant::now();
     a.child.kill().unwrap();
     a.child.wait().unwrap();

@@ -130,9 +130,7 @@ impl Gateway {
     /// The key table changed here: reload it, and have every other replica reload theirs.
     pub async fn keys_changed(&self) -> Result<(), crate::store::StoreError> {
         self.reload_keys().await?;
-        if self.inner.store.backend() == crate::store::Backend::Postgres {
-            self.inner.store.notify(crate::changes::CHANNEL, crate::changes::KEYS).await?;
-        }
+        crate::changes::announce(&self.inner.store, crate::changes::KEYS).await;
         Ok(())
     }
 
