@@ -236,6 +236,10 @@ pub struct ServeArgs {
     /// Default: 30
     #[arg(long, env = "HMAS_SIGN_IN_LOCK_SECS", value_name = "SECONDS")]
     pub sign_in_lock_secs: Option<u64>,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (addresses or CIDR ranges), for the
+    /// per-address sign-in throttle. Repeatable; comma-separated in the variable. Default: none
+    #[arg(long = "trusted-proxy", env = "HMAS_TRUSTED_PROXIES", value_delimiter = ',', value_name = "CIDR")]
+    pub trusted_proxies: Vec<String>,
     /// Open connections at most; more wait until one closes. Default: 1024
     #[arg(long, env = "HMAS_HTTP_MAX_CONNECTIONS", value_name = "N")]
     pub http_max_connections: Option<usize>,
@@ -278,6 +282,7 @@ struct FileConfig {
     gateway_timeout_secs: Option<u64>,
     usage_retention_days: Option<u32>,
     public_url: Option<String>,
+    trusted_proxies: Option<Vec<String>>,
     sign_in_account_failures: Option<u32>,
     sign_in_address_failures: Option<u32>,
     sign_in_lock_secs: Option<u64>,
@@ -302,6 +307,7 @@ pub struct Settings {
     pub usage_retention_days: u32,
     pub http: crate::http::listen::Limits,
     pub sign_in: crate::auth::throttle::ThrottlePolicy,
+    pub trusted_proxies: crate::http::client_addr::TrustedProxies,
 }
 
 #[derive(Clone, Debug)]
@@ -338,6 +344,11 @@ impl Settings {
             }
         };
         let http = http_limits(args, &file)?;
+        let trusted_proxies = crate::http::client_addr::TrustedProxies::parse(if args.trusted_proxies.is_empty() {
+            file.trusted_proxies.as_deref().unwrap_or_default()
+        } else {
+            &args.trusted_proxies
+        })?;
         let sign_in = sign_in_policy(args, &file)?;
         let data_dir = args.db.data_dir.clone().or(file.data_dir).unwrap_or_else(|| PathBuf::from("data"));
         let database_url = args
@@ -376,6 +387,7 @@ impl Settings {
             secure_cookies,
         )?;
         Ok(Settings {
+            trusted_proxies,
             sign_in,
             http,
             gateway: crate::gateway::GatewayConfig { timeout: Duration::from_secs(timeout), upstreams, origin },

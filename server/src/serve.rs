@@ -135,7 +135,9 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let shutdown = shutdown_signal();
     tracing::info!(%addr, database = store_kind(&settings.database_url), "H-MAS listening");
     println!("H-MAS is listening on http://{addr}");
-    crate::http::listen::serve(listener, router(state), settings.http, shutdown, Duration::from_secs(30)).await;
+    let proxies = settings.trusted_proxies.clone();
+    crate::http::listen::serve(listener, router(state), settings.http, proxies, shutdown, Duration::from_secs(30))
+        .await;
     purge.abort();
     if let Some(l) = peers {
         l.abort();

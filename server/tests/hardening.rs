@@ -603,3 +603,32 @@ async fn access_tokens_let_scripts_call_the_api_without_a_session() {
     assert_eq!((s, v["status"].as_str()), (200, Some("revoked")), "{v}");
     assert_eq!(script(&secret, "/api/deployments/options").await.unwrap().status(), 401);
 }
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_client_address_is_throttled_on_its_own() {
+    let (h, _tmp) = start(&[
+        ("HMAS_TRUSTED_PROXIES", "127.0.0.1"),
+        ("HMAS_SIGN_IN_ADDRESS_FAILURES", "3"),
+        ("HMAS_SIGN_IN_ACCOUNT_FAILURES", "100"),
+    ]);
+    let c = reqwest::Client::new();
+    let try_from = |addr: &'static str, user: String| {
+        c.post(h.url("/api/auth/login"))
+            .header("x-forwarded-for", addr)
+            .json(&json!({"username": user, "password": "wrong-password"}))
+            .send()
+    };
+    for i in 0..3 {
+        assert_eq!(try_from("198.51.100.1", format!("u{i}")).await.unwrap().status(), 401);
+    }
+    let r = try_from("198.51.100.1", "someone".into()).await.unwrap();
+    assert_eq!(r.status(), 429);
+    assert!(r.text().await.unwrap().contains("this address"));
+    assert_eq!(try_from("198.51.100.2", "someone".into()).await.unwrap().status(), 401, "another client is not locked");
+    let admin = login(&h, "admin", PW).await;
+    let (_, locks) = call(&admin, &h, "/api/users/lockouts", json!({})).await;
+    assert!(
+        locks.as_array().unwrap().iter().any(|l| l["kind"] == "address" && l["subject"] == "198.51.100.1"),
+        "{locks}"
+    );
+}

@@ -2,6 +2,7 @@
 //! deadline for request headers, a pause limit between request body frames, and an idle
 //! keep-alive timeout. A connection with a request in flight is never idle, so a streamed answer
 //! (or a slow model's first token) holds its connection as long as it takes.
+use super::client_addr::TrustedProxies;
 use app::services::ClientAddr;
 use axum::body::Body;
 use axum::Router;
@@ -49,11 +50,13 @@ pub async fn serve(
     listener: TcpListener,
     router: Router,
     limits: Limits,
+    proxies: TrustedProxies,
     shutdown: impl std::future::Future<Output = ()>,
     drain: Duration,
 ) {
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopped) = watch::channel(false);
+    let proxies = std::sync::Arc::new(proxies);
     tokio::pin!(shutdown);
     loop {
         // At the cap, new connections wait in the kernel's backlog until one closes.
@@ -75,7 +78,7 @@ pub async fn serve(
         };
         // Streamed tokens are small writes: without TCP_NODELAY each could wait for the previous ACK.
         let _ = tcp.set_nodelay(true);
-        let conn = Conn { router: router.clone(), peer, limits, stopped: stopped.clone() };
+        let conn = Conn { router: router.clone(), peer, limits, proxies: proxies.clone(), stopped: stopped.clone() };
         tokio::spawn(async move {
             conn.run(tcp).await;
             drop(permit);
@@ -92,6 +95,7 @@ struct Conn {
     router: Router,
     peer: SocketAddr,
     limits: Limits,
+    proxies: std::sync::Arc<TrustedProxies>,
     stopped: watch::Receiver<bool>,
 }
 
@@ -109,11 +113,13 @@ impl Conn {
         let activity = Arc::new(Activity::default());
         let (router, peer, body_timeout) = (self.router.clone(), self.peer, self.limits.body_timeout);
         let act = activity.clone();
+        let proxies = self.proxies.clone();
         let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
             let (router, act) = (router.clone(), act.clone());
+            let client = proxies.client(peer.ip(), req.headers());
             async move {
                 act.in_flight.fetch_add(1, Ordering::AcqRel);
-                req.extensions_mut().insert(ClientAddr(peer.ip()));
+                req.extensions_mut().insert(ClientAddr(client));
                 let req = req.map(|b| Body::new(TimeoutBody::new(body_timeout, b)));
                 let res = router.oneshot(req).await.unwrap_or_else(|e| match e {});
                 Ok::<_, std::convert::Infallible>(res.map(|b| Body::new(Tracked { inner: b, act, opened })))

@@ -1,6 +1,7 @@
 //! The router: health, metrics, server fns under /api, the SSR dashboard and static files, and
 //! the middleware every dashboard request passes (outermost first): trace → request id → auth →
 //! metrics. The inference gateway (`/v1`, `/api/inference`) is merged beside them, not behind.
+pub mod client_addr;
 pub mod errors;
 pub mod listen;
 pub mod origin;
