@@ -116,6 +116,10 @@ test('policies: default set, edits with warnings, blocked delete, deploy by stra
   await page.fill('#f-gpus_per_replica', '0');
   await page.selectOption('[data-testid=failover]', 'standard-failover');
   await page.waitForSelector('[data-testid=placement-preview] [data-candidate="gpu-hpc"].no');
+  // The preview follows the form: wait for the one made for 0 GPUs (an earlier one, for the default
+  // GPU count, may still be on screen for a moment).
+  await page.waitForFunction(() => /rule 1: Runtime = ollama → Zone B/
+    .test(document.querySelector('[data-testid=preview-summary]')?.textContent ?? ''));
   await page.waitForFunction(() => document.querySelector('[data-testid=placement-preview] [data-replicas="1"]'));
   const landing = await page.getAttribute('[data-testid=placement-preview] [data-replicas="1"]', 'data-candidate');
   const other = landing === 'edge-cpu' ? 'gpu-general' : 'edge-cpu';

@@ -95,7 +95,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let members = Members::new(store.clone(), sealer.clone());
     let clusters = ClustersServiceImpl::new(store.clone(), hub.clone(), sealer, members.clone());
 
-    let deployments = DeploymentsServiceImpl::new(store.clone(), hub.clone(), members);
+    let deployments = DeploymentsServiceImpl::new(store.clone(), hub.clone(), members, leadership.clone());
     let (gateway, recorder) = Gateway::start(store.clone(), auth.clone(), settings.gateway.clone());
     gateway.reload_keys().await.map_err(|e| format!("database: {e}"))?;
     publish_routes(&store, &gateway).await;

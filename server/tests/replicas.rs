@@ -83,11 +83,14 @@ async fn one_replica_leads_on_postgresql_and_another_takes_over_when_it_dies() {
     let revoked = answers(&b, &secret, 401).await;
     eprintln!("a key reached the other replica in {created:?}; its revocation in {revoked:?}");
 
-    // Routes the leader stores reach the other replica within a second of the leader routing them.
+    // A deployment submitted to the other replica is stored there and applied by the leader (the
+    // other replica's own simulated hub has no cluster to run it on); the routes the leader stores
+    // reach the other replica within a second of the leader routing them.
     common::fleet::register(&admin_a, &a, "gpu-general", "b").await;
+    let admin_b = login(&b, "admin", PW).await;
     let (s, v) = call(
-        &admin_a,
-        &a,
+        &admin_b,
+        &b,
         "/api/deployments/create",
         serde_json::json!({"spec": common::fleet::spec("llama3.2:1b", "ollama", 0, &["gpu-general"])}),
     )
@@ -116,6 +119,14 @@ async fn one_replica_leads_on_postgresql_and_another_takes_over_when_it_dies() {
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     eprintln!("routes reached the other replica {:?} after the leader's", routed.elapsed());
+    // Applied once, by the leader: the replica that took the request wrote nothing to a hub.
+    let name = v["name"].as_str().unwrap();
+    let b_hub = common::fleet::hub(&b).await;
+    let on_b: Option<server::hub::karmada::PropagationPolicy> = b_hub.get(Some("hmas-serving"), name).await.unwrap();
+    assert!(on_b.is_none(), "the replica that took the request applied it too");
+    let on_a: Option<server::hub::karmada::PropagationPolicy> =
+        common::fleet::hub(&a).await.get(Some("hmas-serving"), name).await.unwrap();
+    assert!(on_a.is_some());
 
     let killed = Instant::now();
     a.child.kill().unwrap();

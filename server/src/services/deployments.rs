@@ -7,6 +7,7 @@ use crate::hub::karmada::{PropagationPolicy, ResourceBinding, WorkloadRebalancer
 use crate::hub::policy::{self, holds};
 use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput, SERVING_NS};
 use crate::hub::KubeClient;
+use crate::leader::Leadership;
 use crate::services::members::{Members, LIVE_READ};
 use crate::services::policies::{read_live, Book, Resolved};
 use crate::store::{
@@ -37,6 +38,9 @@ pub struct DeploymentsServiceImpl {
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// When the observer last read the hub, and why it could not since (for a stale list).
     observed: Arc<Mutex<(i64, Option<String>)>>,
+    /// Only the leader applies; another replica stores the change and the leader's reconciler
+    /// applies it (rows in `applying`), so a change is applied once whichever replica took it.
+    leadership: Leadership,
 }
 
 fn not_found(name: &str) -> AppError {
@@ -134,8 +138,24 @@ fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
 }
 
 impl DeploymentsServiceImpl {
-    pub fn new(store: Store, hub: KubeClient, members: Members) -> Self {
-        Self { store, hub, members, locks: Default::default(), observed: Arc::new(Mutex::new((now_ms(), None))) }
+    pub fn new(store: Store, hub: KubeClient, members: Members, leadership: Leadership) -> Self {
+        Self {
+            store,
+            hub,
+            members,
+            locks: Default::default(),
+            observed: Arc::new(Mutex::new((now_ms(), None))),
+            leadership,
+        }
+    }
+
+    /// Applies a changed row here if this replica leads; otherwise the leader's next pass does.
+    async fn apply_if_leading(&self, r: &DeploymentRecord) -> Result<(), AppError> {
+        if !self.leadership.is_leader() {
+            tracing::info!(deployment = %r.name, "stored; the leading replica applies it");
+            return Ok(());
+        }
+        self.apply_and_record(r).await
     }
 
     pub fn members(&self) -> &Members {
@@ -339,7 +359,7 @@ impl DeploymentsServiceImpl {
         }
         self.store.update_deployment_spec(name, &spec, stopped, now_ms()).await?;
         let r = DeploymentRecord { spec, stopped, state: ApplyState::Applying, ..r };
-        let _ = self.apply_and_record(&r).await;
+        let _ = self.apply_if_leading(&r).await;
         tracing::info!(by = %actor.username, deployment = name, "{what}");
         Ok(view(&self.record(name).await?))
     }
@@ -543,7 +563,7 @@ impl DeploymentsService for DeploymentsServiceImpl {
                 Err(crate::store::StoreError::Conflict(_)) if !explicit => continue,
                 Err(e) => return Err(e.into()),
             }
-            let applied = self.apply_and_record(&r).await;
+            let applied = self.apply_if_leading(&r).await;
             tracing::info!(by = %actor.username, deployment = %name, model = %spec.model, runtime = spec.runtime.as_str(), ok = applied.is_ok(), "deployment submitted");
             return Ok(view(&self.record(&name).await?));
         }
