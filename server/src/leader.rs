@@ -31,10 +31,8 @@ impl Leadership {
 
     /// A process that always leads (SQLite, tests).
     pub fn sole() -> Self {
-        let (tx, rx) = watch::channel(true);
-        // The sender is kept so the value never reads as closed.
-        std::mem::forget(tx);
-        Self { rx }
+        // With its sender gone the value can no longer change: leading for good.
+        Self { rx: watch::channel(true).1 }
     }
 }
 
@@ -55,18 +53,17 @@ impl Drop for Claim {
 /// Claims the database for this process (SQLite) or joins the election (PostgreSQL).
 pub async fn claim(database_url: &str, data_dir: &Path) -> Result<(Leadership, Claim), String> {
     if database_url.starts_with("sqlite:") {
-        let file = lock_file(&sqlite_lock_path(database_url, data_dir))?;
-        return Ok((Leadership::sole(), Claim::File(file)));
+        return Ok((Leadership::sole(), Claim::File(lock_file(&sqlite_lock_path(database_url, data_dir))?)));
     }
     let (tx, rx) = watch::channel(false);
     let url = database_url.to_string();
     Ok((Leadership { rx }, Claim::Session(tokio::spawn(elect(url, tx)))))
 }
 
+/// Beside the database file (`hmas.db.lock`), or in the data directory for an in-memory one.
 fn sqlite_lock_path(database_url: &str, data_dir: &Path) -> PathBuf {
-    let path = database_url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    match path.split('?').next().filter(|p| !p.is_empty() && *p != ":memory:") {
-        Some(p) => PathBuf::from(format!("{p}.lock")),
+    match crate::store::sqlite_file(database_url) {
+        Some(db) => PathBuf::from(format!("{}.lock", db.display())),
         None => data_dir.join("hmas.lock"),
     }
 }
@@ -153,6 +150,7 @@ mod tests {
         let url = format!("sqlite://{}", dir.path().join("hmas.db").display());
         let path = sqlite_lock_path(&url, dir.path());
         assert_eq!(path, dir.path().join("hmas.db.lock"));
+        assert_eq!(sqlite_lock_path("sqlite::memory:", dir.path()), dir.path().join("hmas.lock"));
         let held = lock_file(&path).unwrap();
         // flock locks belong to the open file description: a second open is a second claimant.
         let e = lock_file(&path).unwrap_err();

@@ -26,8 +26,8 @@ pub async fn server_fn_status(req: Request, next: Next) -> Response {
     let is_call = req.uri().path().starts_with("/api/") && req.method() == http::Method::POST;
     let (req, sent) = if is_call {
         let (mut parts, body) = req.into_parts();
-        let Ok(bytes) = to_bytes(body, 1 << 20).await else {
-            return error_response(&AppError::new(ErrorCode::TooLarge, "request body is larger than 1024 KiB"));
+        let Ok(bytes) = to_bytes(body, API_BODY_LIMIT as usize).await else {
+            return error_response(&too_large());
         };
         parts.extensions.insert(RequestBody(std::sync::Arc::from(&bytes[..])));
         (Request::from_parts(parts, Body::from(bytes.clone())), Some(bytes))
@@ -149,20 +149,22 @@ pub fn json_path_at(prefix: &[u8], object_only: bool) -> String {
     path
 }
 
-/// Refuses bodies over `limit` bytes before anything reads them.
+/// Largest `/api` body: room for kubeconfigs (at most 256 KiB) in JSON.
+const API_BODY_LIMIT: u64 = 1024 * 1024;
+
+fn too_large() -> AppError {
+    AppError::new(ErrorCode::TooLarge, format!("request body is larger than {} KiB", API_BODY_LIMIT / 1024))
+}
+
+/// Refuses bodies over `API_BODY_LIMIT` bytes before anything reads them.
 pub async fn body_limit(req: Request, next: Next) -> Response {
-    // Room for kubeconfigs (at most 256 KiB) in JSON.
-    const LIMIT: u64 = 1024 * 1024;
     if !req.uri().path().starts_with("/api/") {
         return next.run(req).await;
     }
     let declared =
         req.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<u64>().ok());
-    if let Some(n) = declared.filter(|n| *n > LIMIT) {
-        let mut res = error_response(&AppError::new(
-            app::error::ErrorCode::TooLarge,
-            format!("request body is larger than {} KiB", LIMIT / 1024),
-        ));
+    if let Some(n) = declared.filter(|n| *n > API_BODY_LIMIT) {
+        let mut res = error_response(&too_large());
         // Read a moderately oversized body to the end, so the client sees this answer instead
         // of a reset; a huge one is cut off with the connection.
         const DRAIN: u64 = 16 * 1024 * 1024;

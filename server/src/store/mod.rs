@@ -166,14 +166,19 @@ impl Store {
 /// A database created before files were made private (or under a lax umask) is made so now:
 /// the file, its WAL and shared-memory index.
 fn restrict_sqlite_files(url: &str) {
-    let path = url.trim_start_matches("sqlite://").trim_start_matches("sqlite:");
-    let path = path.split('?').next().unwrap_or_default();
-    if path.is_empty() || path == ":memory:" {
-        return;
-    }
+    let Some(path) = sqlite_file(url) else { return };
     for suffix in ["", "-wal", "-shm"] {
-        let _ = crate::secrets::make_private(std::path::Path::new(&format!("{path}{suffix}")));
+        let mut p = path.clone().into_os_string();
+        p.push(suffix);
+        let _ = crate::secrets::make_private(std::path::Path::new(&p));
     }
+}
+
+/// The file of a `sqlite:` URL; `None` for an in-memory database or another kind of URL.
+pub fn sqlite_file(url: &str) -> Option<std::path::PathBuf> {
+    let path = url.strip_prefix("sqlite:")?;
+    let path = path.trim_start_matches("//").split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| std::path::PathBuf::from(path))
 }
 
 /// Maps a unique-constraint violation to `Conflict` with a message for humans.
