@@ -43,6 +43,8 @@ impl Histogram {
 struct Inner {
     requests: BTreeMap<(String, String, u16), u64>,
     latency: BTreeMap<(String, String), Histogram>,
+    /// Failed reconcile passes by loop and error code.
+    reconcile_failures: BTreeMap<(&'static str, &'static str), u64>,
 }
 
 #[derive(Clone)]
@@ -64,6 +66,11 @@ impl Metrics {
         g.latency.entry((method.to_string(), route.to_string())).or_default().observe(seconds);
     }
 
+    pub fn reconcile_failed(&self, what: &'static str, reason: &'static str) {
+        *self.inner.lock().unwrap_or_else(|e| e.into_inner()).reconcile_failures.entry((what, reason)).or_default() +=
+            1;
+    }
+
     pub fn render(&self) -> String {
         let g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         let mut out = String::new();
@@ -83,6 +90,11 @@ impl Metrics {
         let _ = writeln!(out, "# TYPE hmas_http_request_duration_seconds histogram");
         for ((m, r), h) in &g.latency {
             h.render(&mut out, "hmas_http_request_duration_seconds", &format!("method=\"{m}\",route=\"{}\"", esc(r)));
+        }
+        let _ = writeln!(out, "# HELP hmas_reconcile_failures_total Failed reconcile passes by loop and reason.");
+        let _ = writeln!(out, "# TYPE hmas_reconcile_failures_total counter");
+        for ((what, reason), n) in &g.reconcile_failures {
+            let _ = writeln!(out, "hmas_reconcile_failures_total{{loop=\"{what}\",reason=\"{reason}\"}} {n}");
         }
         out
     }

@@ -95,27 +95,46 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     let members = Members::new(store.clone(), sealer.clone());
     let clusters = ClustersServiceImpl::new(store.clone(), hub.clone(), sealer, members.clone());
 
-    let deployments = DeploymentsServiceImpl::new(store.clone(), hub.clone(), members, leadership.clone());
+    let wake = crate::changes::Wake::default();
+    let metrics = Metrics::default();
+    let deployments = DeploymentsServiceImpl::new(store.clone(), hub.clone(), members, wake.clone());
     let (gateway, recorder) = Gateway::start(store.clone(), auth.clone(), settings.gateway.clone());
     gateway.reload_keys().await.map_err(|e| format!("database: {e}"))?;
     publish_routes(&store, &gateway).await;
-    let peers = crate::changes::listen(&settings.database_url, &store, gateway.clone());
-    let policies = PoliciesServiceImpl::new(store.clone(), hub.clone(), deployments.clone());
+    let peers = crate::changes::listen(&settings.database_url, &store, gateway.clone(), wake.clone());
+    let policies =
+        PoliciesServiceImpl::new(store.clone(), hub.clone(), deployments.clone(), leadership.clone(), wake.clone());
     // A process that leads from the start (SQLite's only one) settles interrupted registrations
     // before it answers anyone; one that becomes leader later does it then.
     let settled = leadership.is_leader();
     if settled {
         clusters.recover().await.map_err(|e| format!("database: {e}"))?;
     }
-    let reconciler = tokio::spawn(reconcile_clusters(clusters.clone(), leadership.clone(), settled));
-    let policy_sync = tokio::spawn(reconcile_policies(policies.clone(), leadership.clone()));
-    let observer =
-        tokio::spawn(reconcile_deployments(deployments.clone(), gateway.clone(), store.clone(), leadership.clone()));
+    let reconciler = tokio::spawn(reconcile_clusters(
+        clusters.clone(),
+        leadership.clone(),
+        settled,
+        Failing::new("clusters", &metrics),
+    ));
+    let policy_sync = tokio::spawn(reconcile_policies(
+        policies.clone(),
+        leadership.clone(),
+        wake.clone(),
+        Failing::new("policies", &metrics),
+    ));
+    let observer = tokio::spawn(reconcile_deployments(
+        deployments.clone(),
+        gateway.clone(),
+        store.clone(),
+        leadership.clone(),
+        wake,
+        Failing::new("deployments", &metrics),
+    ));
     let state = AppState {
         leptos_options,
         store: store.clone(),
         auth: auth.clone(),
-        metrics: Metrics::default(),
+        metrics,
         metrics_token: settings.metrics_token.clone(),
         hub: hub.clone(),
         gateway: gateway.clone(),
@@ -161,7 +180,12 @@ fn store_kind(url: &str) -> &'static str {
 
 /// Keeps the hub in step with the registered clusters, from start and then every 10 s, while
 /// this process leads. Taking the lead first settles registrations a dead leader left halfway.
-async fn reconcile_clusters(clusters: ClustersServiceImpl, leadership: Leadership, settled: bool) {
+async fn reconcile_clusters(
+    clusters: ClustersServiceImpl,
+    leadership: Leadership,
+    settled: bool,
+    mut failing: Failing,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(10));
     let mut leading = settled;
     loop {
@@ -172,14 +196,12 @@ async fn reconcile_clusters(clusters: ClustersServiceImpl, leadership: Leadershi
         }
         if !leading {
             if let Err(e) = clusters.recover().await {
-                tracing::warn!(error = %e, "settling interrupted registrations");
+                failing.failed(&e);
                 continue;
             }
             leading = true;
         }
-        if let Err(e) = clusters.reconcile().await {
-            tracing::debug!(error = %e, "cluster reconcile skipped");
-        }
+        failing.outcome(clusters.reconcile().await);
     }
 }
 
@@ -196,16 +218,59 @@ pub(crate) async fn publish_routes(store: &Store, gateway: &Gateway) {
 /// Policies and deployments' hub objects follow the database: on every change and every few
 /// seconds, so hand-made drift or a hub that lost its state is put back and an outage heals when
 /// the hub returns.
-async fn reconcile_policies(policies: PoliciesServiceImpl, leadership: Leadership) {
+async fn reconcile_policies(
+    policies: PoliciesServiceImpl,
+    leadership: Leadership,
+    wake: crate::changes::Wake,
+    mut failing: Failing,
+) {
     let mut tick = tokio::time::interval(Duration::from_secs(5));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        tick.tick().await;
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = wake.policies.notified() => {}
+        }
         if !leadership.is_leader() {
             continue;
         }
-        if let Err(e) = policies.reconcile().await {
-            tracing::debug!(error = %e, "policy reconcile skipped");
+        failing.outcome(policies.reconcile().await);
+    }
+}
+
+/// A loop's failures: logged at warn when they start or change (not on every tick of an
+/// outage), counted in `hmas_reconcile_failures_total` by reason, and their end logged.
+struct Failing {
+    what: &'static str,
+    metrics: Metrics,
+    last: Option<String>,
+}
+
+impl Failing {
+    fn new(what: &'static str, metrics: &Metrics) -> Self {
+        Self { what, metrics: metrics.clone(), last: None }
+    }
+
+    fn failed(&mut self, e: &app::error::AppError) {
+        self.metrics.reconcile_failed(self.what, e.code.as_str());
+        if self.last.as_deref() != Some(e.message.as_str()) {
+            tracing::warn!(reconciler = self.what, error = %e, "reconcile pass failed; retrying");
+            self.last = Some(e.message.clone());
+        }
+    }
+
+    fn outcome<T>(&mut self, r: Result<T, app::error::AppError>) -> Option<T> {
+        match r {
+            Ok(v) => {
+                if self.last.take().is_some() {
+                    tracing::info!(reconciler = self.what, "reconcile pass succeeded again");
+                }
+                Some(v)
+            }
+            Err(e) => {
+                self.failed(&e);
+                None
+            }
         }
     }
 }
@@ -216,14 +281,18 @@ async fn reconcile_deployments(
     gateway: Gateway,
     store: Store,
     leadership: Leadership,
+    wake: crate::changes::Wake,
+    mut failing: Failing,
 ) {
     let mut tick = tokio::time::interval(Duration::from_secs(2));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut last = Vec::new();
     let mut ticks = 0u64;
     loop {
-        tick.tick().await;
-        ticks += 1;
+        tokio::select! {
+            _ = tick.tick() => ticks += 1,
+            _ = wake.deployments.notified() => {}
+        }
         // A backstop for a lost NOTIFY from another replica: keys are re-read every 10 s too.
         if ticks.is_multiple_of(5) && store.backend() == crate::store::Backend::Postgres {
             if let Err(e) = gateway.reload_keys().await {
@@ -235,17 +304,14 @@ async fn reconcile_deployments(
             last.clear();
             continue;
         }
-        match deployments.reconcile().await {
-            Ok(rows) => {
-                let specs = route_specs(&rows);
-                if specs != last {
-                    crate::changes::announce(&store, crate::changes::ROUTES).await;
-                    last = specs.clone();
-                }
-                gateway.set_routes(specs);
+        // On failure the gateway keeps routing to what was last seen.
+        if let Some(rows) = failing.outcome(deployments.reconcile().await) {
+            let specs = route_specs(&rows);
+            if specs != last {
+                crate::changes::announce(&store, crate::changes::ROUTES).await;
+                last = specs.clone();
             }
-            // The gateway keeps routing to what was last seen.
-            Err(e) => tracing::debug!(error = %e, "deployment reconcile skipped"),
+            gateway.set_routes(specs);
         }
     }
 }

@@ -9,6 +9,7 @@ use common::sim::{eventually, kubectl, text, SimProcess};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{Namespace, PersistentVolumeClaim, Secret, Service, ServiceAccount};
 use k8s_openapi::api::networking::v1::NetworkPolicy;
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -74,6 +75,7 @@ fn check_schemas(docs: &[Value]) {
             "Deployment" => round_trip::<Deployment>(d),
             "Service" => round_trip::<Service>(d),
             "NetworkPolicy" => round_trip::<NetworkPolicy>(d),
+            "PodDisruptionBudget" => round_trip::<PodDisruptionBudget>(d),
             "Secret" => {
                 // Base64 may be wrapped over lines, as the API server's decoder accepts.
                 let mut d = d.clone();
@@ -96,7 +98,7 @@ fn labels_match(selector: &Value, labels: &Value) -> bool {
 }
 
 /// What every overlay must hold together.
-fn check_references(docs: &[Value], expect_secrets: bool) {
+fn check_references(docs: &[Value], expect_secrets: bool, replicas: u32) {
     let d = find(docs, "Deployment", "hmas").expect("the hmas Deployment");
     assert!(
         docs.iter().all(|o| o["kind"] == "Namespace" || o["metadata"]["namespace"] == "hmas-system"),
@@ -106,9 +108,28 @@ fn check_references(docs: &[Value], expect_secrets: bool) {
     let c = &pod["spec"]["containers"][0];
     let version = env!("CARGO_PKG_VERSION");
     assert_eq!(c["image"], format!("ghcr.io/hmas-io/hmas:{version}"), "the image of this release");
-    assert_eq!(d["spec"]["replicas"], 1);
-    assert_eq!(d["spec"]["strategy"]["type"], "Recreate", "never two writers");
+    assert_eq!(d["spec"]["replicas"], replicas);
     assert!(labels_match(&d["spec"]["selector"]["matchLabels"], &pod["metadata"]["labels"]));
+    if replicas == 1 {
+        // SQLite: never two processes on the volume, not even during an update.
+        assert_eq!(d["spec"]["strategy"]["type"], "Recreate", "never two writers");
+    } else {
+        // PostgreSQL: never fewer than the replicas during an update or a drain, spread over nodes.
+        assert_eq!(d["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"], 0);
+        let pdb = find(docs, "PodDisruptionBudget", "hmas").expect("a PodDisruptionBudget");
+        assert!(labels_match(&pdb["spec"]["selector"]["matchLabels"], &pod["metadata"]["labels"]));
+        assert_eq!(pdb["spec"]["minAvailable"], replicas - 1);
+        let spread = &pod["spec"]["topologySpreadConstraints"][0];
+        assert_eq!(spread["topologyKey"], "kubernetes.io/hostname");
+        assert!(labels_match(&spread["labelSelector"]["matchLabels"], &pod["metadata"]["labels"]));
+        assert!(d
+            .pointer("/spec/template/spec/volumes")
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|v| v.get("persistentVolumeClaim").is_none()));
+    }
 
     // Service → pods and a named port that exists.
     let svc = find(docs, "Service", "hmas").unwrap();
@@ -183,12 +204,12 @@ fn check_references(docs: &[Value], expect_secrets: bool) {
 fn every_overlay_renders_and_holds_together() {
     let base = render("base");
     check_schemas(&base);
-    check_references(&base, false);
+    check_references(&base, false, 1);
     assert!(find(&base, "Secret", "hmas-secrets").is_none(), "no secret in the base");
 
     let pg = render("postgres");
     check_schemas(&pg);
-    check_references(&pg, false);
+    check_references(&pg, false, 2);
     assert!(find(&pg, "PersistentVolumeClaim", "hmas-data").is_none());
     let c = &find(&pg, "Deployment", "hmas").unwrap()["spec"]["template"]["spec"]["containers"][0];
     assert!(c["env"].as_array().unwrap().iter().any(|e| e["name"] == "HMAS_DATABASE_URL"
@@ -196,7 +217,7 @@ fn every_overlay_renders_and_holds_together() {
 
     let example = render("example");
     check_schemas(&example);
-    check_references(&example, true);
+    check_references(&example, true, 1);
 }
 
 #[test]

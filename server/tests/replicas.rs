@@ -2,7 +2,10 @@
 //! PostgreSQL and another takes over when it dies; SQLite refuses a second process clearly.
 mod common;
 
+use common::sim::SimProcess;
 use common::{call, login, Hmas};
+use serde_json::json;
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 const PW: &str = "admin-password-1";
@@ -138,5 +141,232 @@ async fn one_replica_leads_on_postgresql_and_another_takes_over_when_it_dies() {
     eprintln!("failover: the second replica led {:.1} s after the leader was killed", killed.elapsed().as_secs_f64());
     drop(b);
     drop(a);
+    admin.execute_raw(&format!("DROP DATABASE {db} WITH (FORCE)")).await.unwrap();
+}
+
+/// A fresh PostgreSQL database for one test: (server connection, the database's URL, its name).
+async fn fresh_database(tag: &str) -> Option<(server::store::Store, String, String)> {
+    let Ok(base) = std::env::var("TEST_DATABASE_URL") else {
+        assert!(std::env::var("HMAS_REQUIRE_POSTGRES").is_err(), "TEST_DATABASE_URL is required");
+        eprintln!("postgres: TEST_DATABASE_URL not set, not run");
+        return None;
+    };
+    let admin = server::store::Store::connect(&base).await.unwrap();
+    let db = format!("hmas_{tag}_{}", std::process::id());
+    admin.execute_raw(&format!("DROP DATABASE IF EXISTS {db}")).await.unwrap();
+    admin.execute_raw(&format!("CREATE DATABASE {db}")).await.unwrap();
+    let url = format!("{}/{db}", base.rsplit_once('/').unwrap().0);
+    Some((admin, url, db))
+}
+
+/// The hub's writes so far, by verb and resource, as its `apiserver_request_total` counts them.
+fn hub_writes(sim: &SimProcess) -> BTreeMap<(String, String), u64> {
+    let out = sim.kubectl("hub", &["get", "--raw", "/metrics"]);
+    assert!(out.status.success(), "{}", common::sim::text(&out));
+    let mut writes = BTreeMap::new();
+    for line in String::from_utf8_lossy(&out.stdout).lines().filter(|l| l.starts_with("apiserver_request_total{")) {
+        let label = |name: &str| line.split(&format!("{name}=\"")).nth(1).and_then(|r| r.split('"').next());
+        let (Some(verb), Some(resource), Some(code)) = (label("verb"), label("resource"), label("code")) else {
+            continue;
+        };
+        if ["APPLY", "POST", "PUT", "PATCH", "DELETE"].contains(&verb) && code.starts_with('2') {
+            let n: u64 = line.rsplit(' ').next().unwrap().parse().unwrap();
+            *writes.entry((verb.to_string(), resource.to_string())).or_default() += n;
+        }
+    }
+    writes
+}
+
+fn applied(writes: &BTreeMap<(String, String), u64>, resource: &str) -> u64 {
+    writes.get(&("APPLY".to_string(), resource.to_string())).copied().unwrap_or(0)
+}
+
+/// Which of `replicas` leads, once exactly one does (within 15 s).
+async fn the_leader(replicas: &[Option<Hmas>], since: Instant) -> usize {
+    loop {
+        let mut leaders = Vec::new();
+        for (i, h) in replicas.iter().enumerate() {
+            if let Some(h) = h {
+                if leading(h).await == Some(true) {
+                    leaders.push(i);
+                }
+            }
+        }
+        assert!(leaders.len() <= 1, "two leaders at once: {leaders:?}");
+        if let [one] = leaders[..] {
+            return one;
+        }
+        assert!(since.elapsed() < Duration::from_secs(15), "no replica led within 15 s");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Whether `h` routes `model` and a replica of it is ready.
+async fn serves(h: &Hmas, key: &str, model: &str) -> bool {
+    let Ok(r) = reqwest::Client::new().get(h.url("/v1/models")).bearer_auth(key).send().await else { return false };
+    let v: serde_json::Value = r.json().await.unwrap_or_default();
+    v["data"].as_array().is_some_and(|d| d.iter().any(|m| m["id"] == model && m["ready"] == true))
+}
+
+#[tokio::test]
+async fn three_replicas_drive_one_hub_once_and_share_keys_and_limits() {
+    let Some((admin, url, db)) = fresh_database("three").await else { return };
+    let sim = SimProcess::start(&["--sim-time-scale", "0.01"]);
+    let hub_kubeconfig = sim.kubeconfig("hub").display().to_string();
+    let master = "cd".repeat(32);
+    let env = [
+        ("HMAS_DATABASE_URL", url.as_str()),
+        ("HMAS_MASTER_KEY", master.as_str()),
+        ("HMAS_HUB_KUBECONFIG", hub_kubeconfig.as_str()),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let mut replicas: Vec<Option<Hmas>> =
+        (0..3).map(|i| Some(Hmas::start_with_env(&tmp.path().join(format!("r{i}")), Some(PW), &env))).collect();
+    let leader = the_leader(&replicas, Instant::now()).await;
+    let others: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    macro_rules! at {
+        ($i:expr) => {
+            replicas[$i].as_ref().unwrap()
+        };
+    }
+    let (b, c) = (others[0], others[1]);
+    let admin_c = login(at!(b), "admin", PW).await;
+
+    // Every replica answers /v1 with a key made on any of them.
+    let (s, v) = call(&admin_c, at!(c), "/api/keys/create", json!({"input": {"name": "all"}})).await;
+    assert_eq!(s, 200, "{v}");
+    let key = v["secret"].as_str().unwrap().to_string();
+    for h in replicas.iter().flatten() {
+        answers(h, &key, 200).await;
+    }
+
+    // A cluster, a policy and a deployment, each submitted to a replica that does not lead.
+    let member = std::fs::read_to_string(sim.kubeconfig("gpu-general")).unwrap();
+    let body =
+        json!({"name": "gpu-general", "zone_class": "b", "access": {"kind": "kubeconfig", "kubeconfig": member}});
+    let (s, v) = call(&admin_c, at!(b), "/api/clusters/register", body).await;
+    assert_eq!(s, 200, "{v}");
+    let before = hub_writes(&sim);
+    let strategy = json!({"name": "general", "mode": "manual", "target": "names", "clusters": ["gpu-general"],
+                          "replica_mode": "aggregated"});
+    let (s, v) =
+        call(&admin_c, at!(b), "/api/policies/strategy/save", json!({"strategy": strategy, "create": true})).await;
+    assert_eq!(s, 200, "{v}");
+    let spec = json!({"name": "one", "model": "llama3.2:1b", "runtime": "ollama", "replicas": 1,
+                      "gpus_per_replica": 0, "strategy": "general", "cache": {"enabled": false}});
+    let (s, v) = call(&admin_c, at!(c), "/api/deployments/create", json!({"spec": spec})).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["phase"].as_str().map(|p| p != "applying"), Some(true), "answered after the leader's pass: {v}");
+    let t = Instant::now();
+    while !serves(at!(leader), &key, "llama3.2:1b").await {
+        assert!(t.elapsed() < Duration::from_secs(60), "the deployment never became ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for i in others.iter().copied() {
+        let t = Instant::now();
+        while !serves(at!(i), &key, "llama3.2:1b").await {
+            assert!(t.elapsed() < Duration::from_secs(1), "replica {i} does not route it within 1 s");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    // Settled: the leader's policy pass has seen the deployment in step with the strategy.
+    let t = Instant::now();
+    loop {
+        let (_, list) = call(&admin_c, at!(b), "/api/policies/list", json!({})).await;
+        let s =
+            list["strategies"].as_array().unwrap().iter().find(|p| p["policy"]["name"] == "general").unwrap().clone();
+        if s["sync"]["message"].as_str().is_some_and(|m| m.contains("1 deployment(s) in step")) {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(20), "the strategy never synced: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let after = hub_writes(&sim);
+    for resource in ["propagationpolicies", "deployments", "services"] {
+        assert_eq!(
+            applied(&after, resource) - applied(&before, resource),
+            1,
+            "{resource} applied once: {before:?} → {after:?}"
+        );
+    }
+
+    // An rpm limit holds across the replicas: 90 calls spread over three replicas, 30 pass.
+    let (_, v) = call(&admin_c, at!(b), "/api/keys/create", json!({"input": {"name": "limited", "rpm": 30}})).await;
+    let limited = v["secret"].as_str().unwrap().to_string();
+    for h in replicas.iter().flatten() {
+        answers(h, &limited, 200).await;
+    }
+    let mut passed = 0;
+    for n in 0..90 {
+        let r = reqwest::Client::new()
+            .post(at!(n % 3).url("/v1/chat/completions"))
+            .bearer_auth(&limited)
+            .json(&json!({"model": "no-such-model", "messages": []}))
+            .send()
+            .await
+            .unwrap();
+        passed += u32::from(r.status() != 429);
+    }
+    eprintln!("rpm 30 across three replicas: {passed} of 90 calls passed");
+    assert!((27..=33).contains(&passed), "{passed} calls passed a 30 rpm limit");
+
+    // Kill -9 of the leader while it applies a deployment submitted to another replica.
+    let db_store = server::store::Store::connect(&url).await.unwrap();
+    let spec = json!({"name": "two", "model": "qwen2.5:0.5b", "runtime": "ollama", "replicas": 1,
+                      "gpus_per_replica": 0, "strategy": "general", "cache": {"enabled": false}});
+    let submit = {
+        let (client, url) = (admin_c.clone(), at!(c).url("/api/deployments/create"));
+        tokio::spawn(async move { client.post(url).json(&json!({"spec": spec})).send().await.map(|r| r.status()) })
+    };
+    let t = Instant::now();
+    while server::store::DeploymentStore::deployment_by_name(&db_store, "two").await.unwrap().is_none() {
+        assert!(t.elapsed() < Duration::from_secs(10), "the deployment was never stored");
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
+    let killed = Instant::now();
+    replicas[leader].as_mut().unwrap().child.kill().unwrap();
+    replicas[leader].as_mut().unwrap().child.wait().unwrap();
+    replicas[leader] = None;
+    let next = the_leader(&replicas, killed).await;
+    let failover = killed.elapsed();
+    assert!(submit.await.unwrap().is_ok_and(|s| s.is_success()), "the request was answered");
+    let t = Instant::now();
+    for i in others.iter().copied() {
+        while !serves(at!(i), &key, "qwen2.5:0.5b").await {
+            assert!(t.elapsed() < Duration::from_secs(60), "the deployment did not converge after the failover");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let names: Vec<String> = server::store::DeploymentStore::list_deployments(&db_store)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.name)
+        .collect();
+    assert_eq!(names.len(), 2, "nothing lost, nothing doubled: {names:?}");
+    let end = hub_writes(&sim);
+    assert_eq!(
+        applied(&end, "propagationpolicies") - applied(&before, "propagationpolicies"),
+        2,
+        "each deployment's policy applied once across the failover: {before:?} → {end:?}"
+    );
+    eprintln!("failover: replica {next} led {:.2} s after the leader was killed mid-deploy", failover.as_secs_f64());
+
+    // A revocation on one replica is refused by the others within a second.
+    let id = call(&admin_c, at!(b), "/api/keys/list", json!({}))
+        .await
+        .1
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["name"] == "all")
+        .unwrap()["id"]
+        .clone();
+    assert_eq!(call(&admin_c, at!(b), "/api/keys/revoke", json!({"id": id})).await.0, 200);
+    let revoked = answers(at!(c), &key, 401).await;
+    eprintln!("a revocation reached another replica in {revoked:?}");
+
+    db_store.close().await;
+    drop(replicas);
     admin.execute_raw(&format!("DROP DATABASE {db} WITH (FORCE)")).await.unwrap();
 }

@@ -77,8 +77,28 @@ async fn suite(store: Store) {
 
     clusters(&store).await;
     keys_and_usage(&store).await;
+    if store.backend() == server::store::Backend::Postgres {
+        shared_buckets(&store).await;
+    }
     policies(&store).await;
     store.close().await;
+}
+
+/// Replicas leasing from one key's bucket at once get, together, what the bucket holds and no
+/// more: a new bucket starts full, leases are whole units, and the level is what is left.
+async fn shared_buckets(store: &Store) {
+    use server::store::LimitStore;
+    let leases = (0..40).map(|_| async { store.lease("k1", "requests", 100, 3.0).await.unwrap() });
+    let got = futures::future::join_all(leases).await;
+    let granted: f64 = got.iter().map(|l| l.granted).sum();
+    // 100 in the bucket, plus what refills (100 a minute) while the leases run.
+    assert!((100.0..=102.0).contains(&granted), "granted {granted} of 100");
+    assert!(got.iter().all(|l| l.granted.fract() == 0.0 && l.granted <= 3.0), "{got:?}");
+    let last = store.lease("k1", "requests", 100, 50.0).await.unwrap();
+    assert!(last.granted <= 1.0 && last.left < 1.0, "{last:?}");
+    // Buckets are per key and per limit.
+    assert_eq!(store.lease("k1", "tokens", 1000, 7.0).await.unwrap().granted, 7.0);
+    assert_eq!(store.lease("k2", "requests", 5, 9.0).await.unwrap().granted, 5.0);
 }
 
 async fn policies(store: &Store) {

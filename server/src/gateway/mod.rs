@@ -83,7 +83,7 @@ impl Gateway {
                 routes: RwLock::default(),
                 registry: Registry::default(),
                 keys: RwLock::default(),
-                limiter: Limiter::default(),
+                limiter: Limiter::for_store(&store),
                 metrics: GatewayMetrics::default(),
                 recorder,
                 client,

@@ -146,7 +146,7 @@ impl Call {
         // Every authenticated request spends from the key's allowance, refused ones too: a key
         // cannot probe names or send garbage faster than it may call models.
         if let Caller::Key(k) = &call.caller {
-            if let Err(l) = call.gw.inner.limiter.admit(&k.id, k.rpm, k.tpm) {
+            if let Err(l) = call.gw.inner.limiter.admit(&k.id, k.rpm, k.tpm).await {
                 let message = format!("Rate limit reached for this API key: {}. Retry in {} s.", l.what, l.retry_after);
                 let mut r = call.refuse("", StatusCode::TOO_MANY_REQUESTS, "rate_limit_exceeded", message);
                 r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(l.retry_after));

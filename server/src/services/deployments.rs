@@ -2,12 +2,12 @@
 //! and the members back into the row; and a reconciler that finishes what a crash or an outage
 //! interrupted.
 use crate::auth::token::new_id;
+use crate::changes::Wake;
 use crate::hub::deploy::{self, MemberState};
 use crate::hub::karmada::{PropagationPolicy, ResourceBinding, WorkloadRebalancer};
 use crate::hub::policy::{self, holds};
 use crate::hub::render::{self, cache_name, cache_size_gi, HubObjects, RenderInput, SERVING_NS};
 use crate::hub::KubeClient;
-use crate::leader::Leadership;
 use crate::services::members::{Members, LIVE_READ};
 use crate::services::policies::{read_live, Book, Resolved};
 use crate::store::{
@@ -34,14 +34,19 @@ pub struct DeploymentsServiceImpl {
     store: Store,
     hub: KubeClient,
     members: Members,
-    /// One operation at a time per deployment (a request and the reconciler never interleave).
+    /// One pass at a time per deployment: the deployment loop and the policy loop's repairs
+    /// never interleave on one row.
     locks: Arc<Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
     /// When the observer last read the hub, and why it could not since (for a stale list).
     observed: Arc<Mutex<(i64, Option<String>)>>,
-    /// Only the leader applies; another replica stores the change and the leader's reconciler
-    /// applies it (rows in `applying`), so a change is applied once whichever replica took it.
-    leadership: Leadership,
+    /// Requests only store a change (rows in `applying` or `deleting`) and wake the leader's
+    /// reconciler, here or on another replica: a change is applied once, by one writer.
+    wake: Wake,
 }
+
+/// How long a request waits for the reconciler's first pass over its change before answering
+/// with the change still in progress.
+const ANSWER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn not_found(name: &str) -> AppError {
     AppError::not_found(format!("no deployment named {}", shown(name)))
@@ -138,24 +143,25 @@ fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
 }
 
 impl DeploymentsServiceImpl {
-    pub fn new(store: Store, hub: KubeClient, members: Members, leadership: Leadership) -> Self {
-        Self {
-            store,
-            hub,
-            members,
-            locks: Default::default(),
-            observed: Arc::new(Mutex::new((now_ms(), None))),
-            leadership,
-        }
+    pub fn new(store: Store, hub: KubeClient, members: Members, wake: Wake) -> Self {
+        Self { store, hub, members, locks: Default::default(), observed: Arc::new(Mutex::new((now_ms(), None))), wake }
     }
 
-    /// Applies a changed row here if this replica leads; otherwise the leader's next pass does.
-    async fn apply_if_leading(&self, r: &DeploymentRecord) -> Result<(), AppError> {
-        if !self.leadership.is_leader() {
-            tracing::info!(deployment = %r.name, "stored; the leading replica applies it");
-            return Ok(());
+    /// Hands a stored change to the reconciler and waits (up to `ANSWER_WAIT`) for its first
+    /// pass: the row applied, failed, gone, changed again, or a deletion that has to wait.
+    async fn submit(&self, name: &str, generation: i64, message: &str) -> Result<(), AppError> {
+        self.wake.changed(&self.store, crate::changes::DEPLOYMENTS).await;
+        let started = tokio::time::Instant::now();
+        let mut wait = std::time::Duration::from_millis(5);
+        loop {
+            let Some(r) = self.store.deployment_by_name(name).await? else { return Ok(()) };
+            let pending = matches!(r.state, ApplyState::Applying | ApplyState::Deleting) && r.state_message == message;
+            if r.generation != generation || !pending || started.elapsed() >= ANSWER_WAIT {
+                return Ok(());
+            }
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(std::time::Duration::from_millis(50));
         }
-        self.apply_and_record(r).await
     }
 
     pub fn members(&self) -> &Members {
@@ -240,9 +246,10 @@ impl DeploymentsServiceImpl {
     /// database implies — a policy changed, someone edited or deleted an object by hand, or the
     /// hub lost it; if not, applies the row again. `false`: not in step and busy with another
     /// change.
-    pub async fn converge(&self, r: &DeploymentRecord, book: &Book, hub: OnHub<'_>) -> Result<bool, AppError> {
+    /// Whether the hub already holds what the row renders to (its division kept).
+    fn in_step(r: &DeploymentRecord, book: &Book, hub: &OnHub<'_>) -> Result<bool, AppError> {
         let objs = Self::render_row(r, &book.resolve(&r.spec)?, &[], hub.policy);
-        let in_step = match (hub.policy, hub.deployment, hub.service) {
+        Ok(match (hub.policy, hub.deployment, hub.service) {
             (Some(pp), Some(d), Some(svc)) => {
                 holds(&json(&pp.spec), &json(&objs.policy.spec))
                     && holds(&json(&d.spec), &json(&objs.deployment.spec))
@@ -251,8 +258,57 @@ impl DeploymentsServiceImpl {
                     && (objs.cache.is_none() || hub.cache)
             }
             _ => false,
+        })
+    }
+
+    /// Applies a row left `applying` unless the hub holds it already: a leader that died after
+    /// applying and before recording it leaves nothing for its successor to write again.
+    async fn settle_applying(&self, r: &DeploymentRecord) -> Result<(), AppError> {
+        let name = r.name.as_str();
+        let cache = cache_name(r.spec.runtime, &r.spec.model);
+        let (pp, d, svc, cache_pvc, cache_pp) = tokio::join!(
+            self.hub.get::<PropagationPolicy>(Some(SERVING_NS), name),
+            self.hub.get::<Deployment>(Some(SERVING_NS), name),
+            self.hub.get::<Service>(Some(SERVING_NS), name),
+            async {
+                if !r.spec.cache.enabled {
+                    return Ok(None);
+                }
+                self.hub.get::<k8s_openapi::api::core::v1::PersistentVolumeClaim>(Some(SERVING_NS), &cache).await
+            },
+            async {
+                if !r.spec.cache.enabled {
+                    return Ok(None);
+                }
+                self.hub.get::<PropagationPolicy>(Some(SERVING_NS), &cache).await
+            },
+        );
+        let held = match (pp, d, svc, cache_pvc, cache_pp) {
+            (Ok(pp), Ok(d), Ok(svc), Ok(cpvc), Ok(cpp)) => {
+                let book = Book::load(&self.store, None).await?;
+                let on_hub = OnHub {
+                    policy: pp.as_ref(),
+                    deployment: d.as_ref(),
+                    service: svc.as_ref(),
+                    cache: cpvc.is_some() && cpp.is_some(),
+                    binding: None,
+                    ready: None,
+                };
+                Self::in_step(r, &book, &on_hub).unwrap_or(false)
+            }
+            // The apply says what is wrong with the hub.
+            _ => false,
         };
-        if in_step {
+        if held {
+            tracing::info!(deployment = name, "the hub already holds this change; recorded without applying");
+            self.store.record_outcome(name, r.generation, ApplyState::Applied, "", now_ms()).await?;
+            return Ok(());
+        }
+        self.apply_and_record(r).await
+    }
+
+    pub async fn converge(&self, r: &DeploymentRecord, book: &Book, hub: OnHub<'_>) -> Result<bool, AppError> {
+        if Self::in_step(r, book, &hub)? {
             if let (Some(pp), Some(rb), Some(ready)) = (hub.policy, hub.binding, hub.ready) {
                 // The deployment is in step either way: a refused request is tried again next pass.
                 if policy::strayed_from_division(&pp.spec.placement, rb, ready) {
@@ -330,19 +386,21 @@ impl DeploymentsServiceImpl {
     async fn apply_and_record(&self, r: &DeploymentRecord) -> Result<(), AppError> {
         match self.apply(r).await {
             Ok(()) => {
-                self.store.set_deployment_state(&r.name, ApplyState::Applied, "", now_ms()).await?;
+                if !self.store.record_outcome(&r.name, r.generation, ApplyState::Applied, "", now_ms()).await? {
+                    tracing::info!(deployment = %r.name, "changed while being applied; the next pass applies the change");
+                }
                 Ok(())
             }
             Err(e) => {
                 let message = format!("could not apply to the hub: {}. Retry with Redeploy.", e.message);
-                self.store.set_deployment_state(&r.name, ApplyState::Failed, &message, now_ms()).await?;
+                self.store.record_outcome(&r.name, r.generation, ApplyState::Failed, &message, now_ms()).await?;
                 tracing::warn!(deployment = %r.name, error = %e.message, "apply failed");
                 Err(e)
             }
         }
     }
 
-    /// Changes the spec or the stop flag and applies.
+    /// Changes the spec or the stop flag and hands the change to the reconciler.
     async fn change(
         &self,
         actor: &SessionUser,
@@ -351,22 +409,27 @@ impl DeploymentsServiceImpl {
         stopped: bool,
         what: &str,
     ) -> Result<DeploymentView, AppError> {
-        let lock = self.lock_for(name);
-        let _g = lock.lock().await;
-        let r = self.record(name).await?;
-        if r.state == ApplyState::Deleting {
-            return Err(AppError::conflict(format!("{name} is being deleted")));
+        let deleting = || AppError::conflict(format!("{name} is being deleted"));
+        if self.record(name).await?.state == ApplyState::Deleting {
+            return Err(deleting());
         }
-        self.store.update_deployment_spec(name, &spec, stopped, now_ms()).await?;
-        let r = DeploymentRecord { spec, stopped, state: ApplyState::Applying, ..r };
-        let _ = self.apply_if_leading(&r).await;
+        match self.store.update_deployment_spec(name, &spec, stopped, now_ms()).await {
+            // Deleted, or marked for deletion, since it was read.
+            Err(crate::store::StoreError::NotFound) => {
+                self.record(name).await?;
+                return Err(deleting());
+            }
+            r => r?,
+        }
+        let r = self.record(name).await?;
+        self.submit(name, r.generation, "").await?;
         tracing::info!(by = %actor.username, deployment = name, "{what}");
         Ok(view(&self.record(name).await?))
     }
 
     /// Removes what the hub has of a row in `deleting`, then the row (and its cache if asked).
-    async fn finish_delete(&self, name: &str, delete_cache: bool) -> Result<(), AppError> {
-        let r = self.record(name).await?;
+    async fn finish_delete(&self, r: &DeploymentRecord) -> Result<(), AppError> {
+        let (name, delete_cache) = (r.name.as_str(), r.delete_cache);
         deploy::remove(&self.hub, name).await.map_err(AppError::from)?;
         self.store.delete_deployment(name).await?;
         if delete_cache && r.spec.cache.enabled {
@@ -415,12 +478,18 @@ impl DeploymentsServiceImpl {
             match r.state {
                 ApplyState::Applying => {
                     changed = true;
-                    let _ = self.apply_and_record(r).await;
+                    let _ = self.settle_applying(r).await;
                 }
                 ApplyState::Deleting => {
                     changed = true;
-                    if let Err(e) = self.finish_delete(&r.name, false).await {
-                        tracing::debug!(deployment = %r.name, error = %e, "delete still pending");
+                    if let Err(e) = self.finish_delete(r).await {
+                        tracing::warn!(deployment = %r.name, error = %e, "deletion waits for the hub");
+                        let message = format!("deletion continues when the hub answers: {}", e.message);
+                        if message != r.state_message {
+                            self.store
+                                .record_outcome(&r.name, r.generation, ApplyState::Deleting, &message, now_ms())
+                                .await?;
+                        }
                     }
                 }
                 _ => {}
@@ -555,17 +624,18 @@ impl DeploymentsService for DeploymentsServiceImpl {
                 created_at: now,
                 updated_at: now,
                 applied_at: 0,
+                generation: 1,
+                delete_cache: false,
             };
-            let lock = self.lock_for(&name);
-            let _g = lock.lock().await;
             match self.store.insert_deployment(&r).await {
                 Ok(()) => {}
                 Err(crate::store::StoreError::Conflict(_)) if !explicit => continue,
                 Err(e) => return Err(e.into()),
             }
-            let applied = self.apply_if_leading(&r).await;
-            tracing::info!(by = %actor.username, deployment = %name, model = %spec.model, runtime = spec.runtime.as_str(), ok = applied.is_ok(), "deployment submitted");
-            return Ok(view(&self.record(&name).await?));
+            self.submit(&name, r.generation, "").await?;
+            let r = self.record(&name).await?;
+            tracing::info!(by = %actor.username, deployment = %name, model = %spec.model, runtime = spec.runtime.as_str(), state = r.state.as_str(), "deployment submitted");
+            return Ok(view(&r));
         }
         Err(AppError::conflict("could not find a free name; give one explicitly"))
     }
@@ -676,15 +746,16 @@ impl DeploymentsService for DeploymentsServiceImpl {
     }
 
     async fn delete(&self, actor: &SessionUser, name: &str, delete_cache: bool) -> Result<(), AppError> {
-        let lock = self.lock_for(name);
-        let _g = lock.lock().await;
         self.record(name).await?;
-        // Marked first: if the hub does not answer, the reconciler finishes the job.
-        self.store.set_deployment_state(name, ApplyState::Deleting, "removing from the hub", now_ms()).await?;
-        match self.finish_delete(name, delete_cache).await {
-            Ok(()) => tracing::info!(by = %actor.username, deployment = name, delete_cache, "deployment deleted"),
-            Err(e) => {
-                tracing::warn!(by = %actor.username, deployment = name, error = %e, "deletion continues when the hub answers")
+        // Marked first: the reconciler removes it from the hub, now or when the hub answers.
+        const REMOVING: &str = "removing from the hub";
+        self.store.mark_deleting(name, delete_cache, REMOVING, now_ms()).await?;
+        let generation = self.store.deployment_by_name(name).await?.map(|r| r.generation).unwrap_or_default();
+        self.submit(name, generation, REMOVING).await?;
+        match self.store.deployment_by_name(name).await? {
+            None => tracing::info!(by = %actor.username, deployment = name, delete_cache, "deployment deleted"),
+            Some(r) => {
+                tracing::info!(by = %actor.username, deployment = name, message = %r.state_message, "deletion continues when the hub answers")
             }
         }
         Ok(())

@@ -1,6 +1,7 @@
 //! Policies: stored in the database, resolved into each deployment's placement, and kept in step
 //! with the hub by a reconciler that applies what the database says, removes what it no longer
 //! says, heals hand-made drift and records a sync status per policy. Also the failover drill.
+use crate::changes::Wake;
 use crate::hub::join::{self, cluster_labels, MANAGED_BY_LABEL};
 use crate::hub::karmada::{Cluster, ClusterTaintPolicy, OverridePolicy, PropagationPolicy, ResourceBinding};
 use crate::hub::policy::{
@@ -10,6 +11,7 @@ use crate::hub::policy::{
 use crate::hub::render::{cache_name, serving_namespace, ROLE_LABEL, SERVING_NS};
 use crate::hub::status::cluster_health;
 use crate::hub::KubeClient;
+use crate::leader::Leadership;
 use crate::services::deployments::{DeploymentsServiceImpl, OnHub};
 use crate::services::members::{Members, LIVE_READ};
 use crate::store::{
@@ -239,6 +241,9 @@ pub struct PoliciesServiceImpl {
     /// One reconcile pass at a time (a change and the periodic pass never interleave).
     pass: Arc<tokio::sync::Mutex<()>>,
     drills: Arc<Mutex<BTreeMap<String, Drill>>>,
+    /// Only the leader writes policies to the hub; another replica wakes it.
+    leadership: Leadership,
+    wake: Wake,
 }
 
 /// What a pass found for one policy.
@@ -252,8 +257,14 @@ enum Check {
 type Outcome = BTreeMap<(PolicyKind, String), Check>;
 
 impl PoliciesServiceImpl {
-    pub fn new(store: Store, hub: KubeClient, deployments: DeploymentsServiceImpl) -> Self {
-        Self { store, hub, deployments, pass: Default::default(), drills: Default::default() }
+    pub fn new(
+        store: Store,
+        hub: KubeClient,
+        deployments: DeploymentsServiceImpl,
+        leadership: Leadership,
+        wake: Wake,
+    ) -> Self {
+        Self { store, hub, deployments, pass: Default::default(), drills: Default::default(), leadership, wake }
     }
 
     /// Applies what the database says about policies to the hub, removes what it no longer
@@ -478,8 +489,13 @@ impl PoliciesServiceImpl {
         Ok(())
     }
 
-    /// Runs a pass after a change; its failures are in the sync status, not the answer.
+    /// Runs a pass after a change here if this replica leads, so the answer follows it; otherwise
+    /// wakes the leader's. Failures are in the sync status, not the answer.
     async fn after_change(&self) {
+        if !self.leadership.is_leader() {
+            self.wake.changed(&self.store, crate::changes::POLICIES).await;
+            return;
+        }
         if let Err(e) = self.reconcile().await {
             tracing::warn!(error = %e, "policy reconcile after a change failed");
         }

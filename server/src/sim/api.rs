@@ -30,6 +30,7 @@ pub fn router(c: Arc<Cluster>) -> Router {
         .route("/healthz", get(|| async { "ok" }))
         .route("/livez", get(|| async { "ok" }))
         .route("/readyz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/api", get(core_versions))
         .route("/apis", get(group_list))
         .route("/openapi/v2", get(openapi::v2))
@@ -223,35 +224,69 @@ async fn dispatch(State(c): State<Arc<Cluster>>, Query(q): Query<Params>, req: R
     if ct.contains("cbor") {
         return ApiError::unsupported_media(&ct).into_response();
     }
-    if t.sub.as_deref() == Some("scale") {
-        return match scale(&c, &t, &q, verb, &ct, &body) {
-            Ok(v) => Json(v).into_response(),
-            Err(e) => e.into_response(),
+    let counted = metric_verb(verb, &ct);
+    if verb == "watch" {
+        c.count_request(counted, t.res, "", 200);
+        return watch(c, t, q).await;
+    }
+    let response = async {
+        if t.sub.as_deref() == Some("scale") {
+            return match scale(&c, &t, &q, verb, &ct, &body) {
+                Ok(v) => Json(v).into_response(),
+                Err(e) => e.into_response(),
+            };
+        }
+        let result = match verb {
+            "list" => list(&c, &t, &q, wants_table.then_some(include_object)),
+            "get" if t.sub.as_deref() == Some("log") => return pod_log(&c, &t),
+            "get" => c.store.get(t.res, t.ns.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or("")).map(|o| {
+                if wants_table {
+                    table::table(t.res, &[o], c.store.resource_version(), include_object)
+                } else {
+                    o
+                }
+            }),
+            "create" => create(&c, &t, &q, &ct, &body),
+            "update" => update(&c, &t, &q, &ct, &body),
+            "patch" => patch_object(&c, &t, &q, &ct, &body),
+            "delete" => c.store.delete(t.res, t.ns.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or("")),
+            "deletecollection" => delete_collection(&c, &t, &q),
+            _ => unreachable!("verbs are matched above"),
         };
+        let status = if verb == "create" { StatusCode::CREATED } else { StatusCode::OK };
+        match result {
+            Ok(v) => (status, Json(v)).into_response(),
+            Err(e) => e.into_response(),
+        }
     }
-    let result = match verb {
-        "watch" => return watch(c, t, q).await,
-        "list" => list(&c, &t, &q, wants_table.then_some(include_object)),
-        "get" if t.sub.as_deref() == Some("log") => return pod_log(&c, &t),
-        "get" => c.store.get(t.res, t.ns.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or("")).map(|o| {
-            if wants_table {
-                table::table(t.res, &[o], c.store.resource_version(), include_object)
-            } else {
-                o
-            }
-        }),
-        "create" => create(&c, &t, &q, &ct, &body),
-        "update" => update(&c, &t, &q, &ct, &body),
-        "patch" => patch_object(&c, &t, &q, &ct, &body),
-        "delete" => c.store.delete(t.res, t.ns.as_deref().unwrap_or(""), t.name.as_deref().unwrap_or("")),
-        "deletecollection" => delete_collection(&c, &t, &q),
-        _ => unreachable!("verbs are matched above"),
-    };
-    let status = if verb == "create" { StatusCode::CREATED } else { StatusCode::OK };
-    match result {
-        Ok(v) => (status, Json(v)).into_response(),
-        Err(e) => e.into_response(),
+    .await;
+    c.count_request(counted, t.res, t.sub.as_deref().unwrap_or(""), response.status().as_u16());
+    response
+}
+
+/// The verb label of `apiserver_request_total`: HTTP's, with server-side apply apart.
+fn metric_verb(verb: &str, content_type: &str) -> &'static str {
+    match verb {
+        "watch" => "WATCH",
+        "list" => "LIST",
+        "get" => "GET",
+        "create" => "POST",
+        "update" => "PUT",
+        "patch" if content_type.starts_with("application/apply-patch") => "APPLY",
+        "patch" => "PATCH",
+        "delete" => "DELETE",
+        _ => "DELETECOLLECTION",
     }
+}
+
+async fn metrics(State(c): State<Arc<Cluster>>, req: Request) -> Response {
+    let Some(who) = req.extensions().get::<Identity>() else { return ApiError::unauthorized().into_response() };
+    // kube-apiserver serves /metrics to who may `get` the non-resource URL: admins here.
+    if let Identity::ServiceAccount { namespace, name } = who {
+        return ApiError::forbidden_path(&format!("system:serviceaccount:{namespace}:{name}"), "/metrics")
+            .into_response();
+    }
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], c.metrics_text()).into_response()
 }
 
 fn decode_body(ct: &str, body: &Bytes) -> Result<Value, ApiError> {

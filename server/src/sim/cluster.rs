@@ -46,7 +46,12 @@ pub struct Cluster {
     /// `--allow-no-execute-taint-policy`); off is `karmadactl init`'s default.
     pub failover: std::sync::atomic::AtomicBool,
     logs: Mutex<HashMap<(String, String), Vec<String>>>,
+    /// Resource requests answered, as kube-apiserver counts them in `apiserver_request_total`.
+    requests: Mutex<std::collections::BTreeMap<RequestKey, u64>>,
 }
+
+/// `apiserver_request_total`'s labels: verb, group, version, resource, subresource, code.
+type RequestKey = (&'static str, &'static str, &'static str, &'static str, String, u16);
 
 impl Cluster {
     /// `saved`: the credentials of an earlier run, so kubeconfigs handed out then still work.
@@ -81,7 +86,31 @@ impl Cluster {
             generating: Arc::default(),
             failover: Default::default(),
             logs: Mutex::new(HashMap::new()),
+            requests: Mutex::default(),
         }
+    }
+
+    /// Counts one answered resource request; `verb` as kube-apiserver labels it (`POST`, `APPLY`, …).
+    pub fn count_request(&self, verb: &'static str, res: &super::resources::ResourceType, sub: &str, code: u16) {
+        let key = (verb, res.group, res.version, res.plural, sub.to_string(), code);
+        *self.requests.lock().unwrap_or_else(|e| e.into_inner()).entry(key).or_default() += 1;
+    }
+
+    /// The Prometheus text of `/metrics`: the request counter, with kube-apiserver's name and labels.
+    pub fn metrics_text(&self) -> String {
+        use std::fmt::Write;
+        let mut out = String::from(
+            "# HELP apiserver_request_total Counter of apiserver requests broken out for each verb, dry run value, group, version, resource, scope, component, and HTTP response code.\n# TYPE apiserver_request_total counter\n",
+        );
+        for ((verb, group, version, resource, sub, code), n) in
+            self.requests.lock().unwrap_or_else(|e| e.into_inner()).iter()
+        {
+            let _ = writeln!(
+                out,
+                "apiserver_request_total{{code=\"{code}\",component=\"apiserver\",group=\"{group}\",resource=\"{resource}\",subresource=\"{sub}\",verb=\"{verb}\",version=\"{version}\"}} {n}"
+            );
+        }
+        out
     }
 
     /// Records an Event about `involved`, as a controller named `component` does.

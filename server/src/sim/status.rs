@@ -100,6 +100,11 @@ impl ApiError {
         )
     }
 
+    /// A non-resource URL the caller may not `get`, worded as kube-apiserver words it.
+    pub fn forbidden_path(user: &str, path: &str) -> Self {
+        Self::new(403, "Forbidden", format!("forbidden: User \"{user}\" cannot get path \"{path}\""), None)
+    }
+
     pub fn no_route(path: &str) -> Self {
         Self::new(404, "NotFound", format!("the server could not find the requested resource ({path})"), None)
     }

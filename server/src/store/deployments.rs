@@ -49,6 +49,10 @@ pub struct DeploymentRecord {
     pub created_at: i64,
     pub updated_at: i64,
     pub applied_at: i64,
+    /// Bumped by every change of the spec and by deletion (see migration 0007).
+    pub generation: i64,
+    /// A deletion that also removes the model cache when no other deployment uses it.
+    pub delete_cache: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -71,6 +75,18 @@ pub trait DeploymentStore: Send + Sync {
     /// Replaces spec and stop flag (redeploy, stop, start) and sets the apply state.
     async fn update_deployment_spec(&self, name: &str, spec: &DeploySpec, stopped: bool, now: i64) -> Result<()>;
     async fn set_deployment_state(&self, name: &str, state: ApplyState, message: &str, now: i64) -> Result<()>;
+    /// Records the outcome of applying (or failing to delete) the row as it was at `generation`;
+    /// false, and nothing written, when the row changed since.
+    async fn record_outcome(
+        &self,
+        name: &str,
+        generation: i64,
+        state: ApplyState,
+        message: &str,
+        now: i64,
+    ) -> Result<bool>;
+    /// Marks the row for deletion (a new generation), remembering whether its cache goes too.
+    async fn mark_deleting(&self, name: &str, delete_cache: bool, message: &str, now: i64) -> Result<()>;
     /// Stores what the observer saw; only when it changed, so an idle system does not write.
     async fn set_deployment_observed(&self, name: &str, observed: &ObservedStatus, now: i64) -> Result<()>;
     async fn delete_deployment(&self, name: &str) -> Result<bool>;
@@ -82,7 +98,8 @@ pub trait DeploymentStore: Send + Sync {
 }
 
 const COLUMNS: &str =
-    "id, name, spec, state, state_message, stopped, observed, created_by, created_at, updated_at, applied_at";
+    "id, name, spec, state, state_message, stopped, observed, created_by, created_at, updated_at, applied_at, \
+     generation, delete_cache";
 
 fn decode<T: serde::de::DeserializeOwned>(text: &str) -> Result<T> {
     serde_json::from_str(text).map_err(|e| StoreError::Db(sqlx::Error::Decode(e.into())))
@@ -106,6 +123,8 @@ fn from_row(r: &AnyRow) -> Result<DeploymentRecord> {
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,
         applied_at: r.try_get("applied_at")?,
+        generation: r.try_get("generation")?,
+        delete_cache: r.try_get::<i64, _>("delete_cache")? != 0,
     })
 }
 
@@ -163,7 +182,8 @@ impl DeploymentStore for Store {
     async fn update_deployment_spec(&self, name: &str, spec: &DeploySpec, stopped: bool, now: i64) -> Result<()> {
         touched(
             sqlx::query(
-                "UPDATE deployments SET spec = $1, model = $2, runtime = $3, stopped = $4, state = 'applying', state_message = '', updated_at = $5 WHERE name = $6",
+                "UPDATE deployments SET spec = $1, model = $2, runtime = $3, stopped = $4, state = 'applying', state_message = '', \
+                 updated_at = $5, generation = generation + 1 WHERE name = $6 AND state <> 'deleting'",
             )
             .bind(json(spec))
             .bind(&spec.model)
@@ -187,6 +207,45 @@ impl DeploymentStore for Store {
             .bind(message)
             .bind(now)
             .bind(applied_at)
+            .bind(name)
+            .execute(&self.pool)
+            .await?,
+        )
+    }
+
+    async fn record_outcome(
+        &self,
+        name: &str,
+        generation: i64,
+        state: ApplyState,
+        message: &str,
+        now: i64,
+    ) -> Result<bool> {
+        let applied_at = if state == ApplyState::Applied { now } else { 0 };
+        let done = sqlx::query(
+            "UPDATE deployments SET state = $1, state_message = $2, updated_at = $3, \
+             applied_at = CASE WHEN $4 > 0 THEN $4 ELSE applied_at END WHERE name = $5 AND generation = $6",
+        )
+        .bind(state.as_str())
+        .bind(message)
+        .bind(now)
+        .bind(applied_at)
+        .bind(name)
+        .bind(generation)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    async fn mark_deleting(&self, name: &str, delete_cache: bool, message: &str, now: i64) -> Result<()> {
+        touched(
+            sqlx::query(
+                "UPDATE deployments SET state = 'deleting', state_message = $1, updated_at = $2, \
+                 generation = generation + 1, delete_cache = CASE WHEN $3 > 0 THEN 1 ELSE delete_cache END WHERE name = $4",
+            )
+            .bind(message)
+            .bind(now)
+            .bind(delete_cache as i64)
             .bind(name)
             .execute(&self.pool)
             .await?,

@@ -5,6 +5,7 @@
 mod clusters;
 mod deployments;
 mod keys;
+mod limits;
 mod maintenance;
 mod policies;
 mod sessions;
@@ -15,6 +16,7 @@ mod users;
 pub use clusters::{ClusterRecord, ClusterState, ClusterStore};
 pub use deployments::{ApplyState, CacheRecord, DeploymentRecord, DeploymentStore};
 pub use keys::{ApiKeyRecord, KeyStore};
+pub use limits::{Lease, LimitStore};
 pub use policies::{PolicyRecord, PolicyStore};
 pub use sessions::SessionStore;
 pub use tokens::{TokenRecord, TokenStore};
