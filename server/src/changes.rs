@@ -74,7 +74,7 @@ pub fn listen(database_url: &str, store: &Store, gateway: Gateway, wake: Wake) -
                                     }
                                 }
                                 Ok(Some(n)) if n.payload() == ROUTES => {
-                                    crate::serve::publish_routes(&store, &gateway).await;
+                                    crate::reconcile::observer::publish_routes(&store, &gateway).await;
                                 }
                                 Ok(Some(n)) if n.payload() == DEPLOYMENTS => wake.deployments.notify_one(),
                                 Ok(Some(n)) if n.payload() == POLICIES => wake.policies.notify_one(),

@@ -1,4 +1,4 @@
-//! The `hmas` server: axum wiring, store, auth, metrics. The binary is a thin CLI over `run`.
+//! The `hmas` server: axum wiring, store, auth, services, the reconcilers, the gateway, the simulated hub. The binary is a thin CLI over `run`.
 pub mod agent;
 pub mod auth;
 pub mod changes;
@@ -8,8 +8,11 @@ pub mod http;
 pub mod hub;
 pub mod leader;
 pub mod logging;
+pub mod members;
 pub mod metrics;
 pub mod ops;
+pub mod placement;
+pub mod reconcile;
 pub mod secrets;
 pub mod serve;
 pub mod services;

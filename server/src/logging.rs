@@ -8,7 +8,7 @@ use std::io::Write;
 pub fn init(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     // kube's client logs every failed request as an error; H-MAS handles each and logs an
-    // unreachable member once (services::members), so while a member is down that line would
+    // unreachable member once (crate::members), so while a member is down that line would
     // repeat on every poll.
     let filter = EnvFilter::try_from_env("HMAS_LOG")
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,tower_http=info,kube_client::client::builder=off"));

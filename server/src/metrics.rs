@@ -5,6 +5,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -15,6 +16,38 @@ pub(crate) struct Histogram {
     counts: [u64; BUCKETS.len()],
     sum: f64,
     count: u64,
+}
+
+/// A histogram many threads observe without a lock: one counter per bucket (not cumulative
+/// until read), the sum in microseconds.
+#[derive(Default)]
+pub(crate) struct AtomicHistogram {
+    counts: [AtomicU64; BUCKETS.len()],
+    sum_us: AtomicU64,
+    count: AtomicU64,
+}
+
+impl AtomicHistogram {
+    pub(crate) fn observe(&self, seconds: f64) {
+        if let Some(i) = BUCKETS.iter().position(|b| seconds <= *b) {
+            self.counts[i].fetch_add(1, Ordering::Relaxed);
+        }
+        self.sum_us.fetch_add((seconds * 1e6) as u64, Ordering::Relaxed);
+        self.count.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// What it holds now, as a histogram to render.
+    pub(crate) fn snapshot(&self) -> Histogram {
+        let mut h = Histogram::default();
+        let mut below = 0;
+        for (i, c) in self.counts.iter().enumerate() {
+            below += c.load(Ordering::Relaxed);
+            h.counts[i] = below;
+        }
+        h.sum = self.sum_us.load(Ordering::Relaxed) as f64 / 1e6;
+        h.count = self.count.load(Ordering::Relaxed);
+        h
+    }
 }
 
 impl Histogram {

@@ -4,17 +4,22 @@ use crate::config::{HubSettings, Settings, SimArgs};
 use crate::gateway::Gateway;
 use crate::http::{router, AppState};
 use crate::hub::KubeClient;
-use crate::leader::Leadership;
+use crate::members::Members;
 use crate::metrics::Metrics;
+use crate::reconcile::clusters::ClusterPass;
+use crate::reconcile::deployments::Deployer;
+use crate::reconcile::observer::{publish_routes, Freshness, Observer};
+use crate::reconcile::policies::PolicyPass;
+use crate::reconcile::requeue::Requeue;
+use crate::reconcile::{Parts, Reconcilers};
 use crate::secrets::Sealer;
 use crate::services::clusters::ClustersServiceImpl;
-use crate::services::deployments::{route_specs, DeploymentsServiceImpl};
+use crate::services::deployments::DeploymentsServiceImpl;
 use crate::services::gateway::GatewayServiceImpl;
-use crate::services::members::Members;
 use crate::services::policies::PoliciesServiceImpl;
 use crate::services::users::UsersServiceImpl;
 use crate::sim::{Sim, SimConfig, Topology};
-use crate::store::{now_ms, DeploymentStore, SessionStore, Store, UsageStore};
+use crate::store::{now_ms, SessionStore, Store, UsageStore};
 use app::services::Services;
 use leptos::prelude::LeptosOptions;
 use std::sync::Arc;
@@ -60,7 +65,6 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         Err(e) => return Err(format!("creating the first admin: {e}")),
     }
 
-    // The embedded default: a simulated hub in this process, reachable like a real one.
     // The embedded default: a simulated hub in this process, reached over HTTPS like a real one.
     let (_sim, hub_kubeconfig) = match &settings.hub {
         HubSettings::Simulated { topology, time_scale, tokens_per_second, hub_failover } => {
@@ -97,39 +101,47 @@ pub async fn run(settings: Settings) -> Result<(), String> {
 
     let wake = crate::changes::Wake::default();
     let metrics = Metrics::default();
-    let deployments = DeploymentsServiceImpl::new(store.clone(), hub.clone(), members, wake.clone());
+    // The reconcilers: the only writers to the hub, run by the leader.
+    let deployer = Deployer::new(store.clone(), hub.clone(), members.clone(), Requeue::new("deployments", &metrics));
+    let freshness = Freshness::default();
+    let observer = Observer::new(store.clone(), hub.clone(), members.clone(), deployer.clone(), freshness.clone());
+    let policy_pass = PolicyPass::new(store.clone(), hub.clone(), deployer.clone());
+    let cluster_pass =
+        ClusterPass::new(store.clone(), hub.clone(), members.clone(), Requeue::new("clusters", &metrics));
+
+    let deployments = DeploymentsServiceImpl::new(store.clone(), members.clone(), freshness, wake.clone());
     let (gateway, recorder) = Gateway::start(store.clone(), auth.clone(), settings.gateway.clone());
     gateway.reload_keys().await.map_err(|e| format!("database: {e}"))?;
     publish_routes(&store, &gateway).await;
     let peers = crate::changes::listen(&settings.database_url, &store, gateway.clone(), wake.clone());
-    let policies =
-        PoliciesServiceImpl::new(store.clone(), hub.clone(), deployments.clone(), leadership.clone(), wake.clone());
+    let policies = PoliciesServiceImpl::new(
+        store.clone(),
+        hub.clone(),
+        members,
+        policy_pass.clone(),
+        leadership.clone(),
+        wake.clone(),
+    );
     // A process that leads from the start (SQLite's only one) settles interrupted registrations
     // before it answers anyone; one that becomes leader later does it then.
     let settled = leadership.is_leader();
     if settled {
-        clusters.recover().await.map_err(|e| format!("database: {e}"))?;
+        cluster_pass.recover().await.map_err(|e| format!("database: {e}"))?;
     }
-    let reconciler = tokio::spawn(reconcile_clusters(
-        clusters.clone(),
-        leadership.clone(),
+    let reconcilers = Reconcilers::start(
+        Parts {
+            store: store.clone(),
+            gateway: gateway.clone(),
+            leadership: leadership.clone(),
+            wake,
+            metrics: metrics.clone(),
+            deployer,
+            observer,
+            policies: policy_pass,
+            clusters: cluster_pass,
+        },
         settled,
-        Failing::new("clusters", &metrics),
-    ));
-    let policy_sync = tokio::spawn(reconcile_policies(
-        policies.clone(),
-        leadership.clone(),
-        wake.clone(),
-        Failing::new("policies", &metrics),
-    ));
-    let observer = tokio::spawn(reconcile_deployments(
-        deployments.clone(),
-        gateway.clone(),
-        store.clone(),
-        leadership.clone(),
-        wake,
-        Failing::new("deployments", &metrics),
-    ));
+    );
     let state = AppState {
         leptos_options,
         store: store.clone(),
@@ -161,9 +173,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
     if let Some(l) = peers {
         l.abort();
     }
-    reconciler.abort();
-    policy_sync.abort();
-    observer.abort();
+    reconcilers.stop();
     recorder.stop().await;
     store.close().await;
     tracing::info!("stopped");
@@ -175,144 +185,6 @@ fn store_kind(url: &str) -> &'static str {
         "sqlite"
     } else {
         "postgres"
-    }
-}
-
-/// Keeps the hub in step with the registered clusters, from start and then every 10 s, while
-/// this process leads. Taking the lead first settles registrations a dead leader left halfway.
-async fn reconcile_clusters(
-    clusters: ClustersServiceImpl,
-    leadership: Leadership,
-    settled: bool,
-    mut failing: Failing,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(10));
-    let mut leading = settled;
-    loop {
-        tick.tick().await;
-        if !leadership.is_leader() {
-            leading = false;
-            continue;
-        }
-        if !leading {
-            if let Err(e) = clusters.recover().await {
-                failing.failed(&e);
-                continue;
-            }
-            leading = true;
-        }
-        failing.outcome(clusters.reconcile().await);
-    }
-}
-
-/// Finishes interrupted applies and deletes, heals hub drift (every 10 s), and reads status
-/// back from the hub and the members (every 2 s).
-/// Hands the gateway the deployments as last stored (at start, before the first observation).
-pub(crate) async fn publish_routes(store: &Store, gateway: &Gateway) {
-    match store.list_deployments().await {
-        Ok(rows) => gateway.set_routes(route_specs(&rows)),
-        Err(e) => tracing::warn!(error = %e, "gateway routes not refreshed"),
-    }
-}
-
-/// Policies and deployments' hub objects follow the database: on every change and every few
-/// seconds, so hand-made drift or a hub that lost its state is put back and an outage heals when
-/// the hub returns.
-async fn reconcile_policies(
-    policies: PoliciesServiceImpl,
-    leadership: Leadership,
-    wake: crate::changes::Wake,
-    mut failing: Failing,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(5));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = wake.policies.notified() => {}
-        }
-        if !leadership.is_leader() {
-            continue;
-        }
-        failing.outcome(policies.reconcile().await);
-    }
-}
-
-/// A loop's failures: logged at warn when they start or change (not on every tick of an
-/// outage), counted in `hmas_reconcile_failures_total` by reason, and their end logged.
-struct Failing {
-    what: &'static str,
-    metrics: Metrics,
-    last: Option<String>,
-}
-
-impl Failing {
-    fn new(what: &'static str, metrics: &Metrics) -> Self {
-        Self { what, metrics: metrics.clone(), last: None }
-    }
-
-    fn failed(&mut self, e: &app::error::AppError) {
-        self.metrics.reconcile_failed(self.what, e.code.as_str());
-        if self.last.as_deref() != Some(e.message.as_str()) {
-            tracing::warn!(reconciler = self.what, error = %e, "reconcile pass failed; retrying");
-            self.last = Some(e.message.clone());
-        }
-    }
-
-    fn outcome<T>(&mut self, r: Result<T, app::error::AppError>) -> Option<T> {
-        match r {
-            Ok(v) => {
-                if self.last.take().is_some() {
-                    tracing::info!(reconciler = self.what, "reconcile pass succeeded again");
-                }
-                Some(v)
-            }
-            Err(e) => {
-                self.failed(&e);
-                None
-            }
-        }
-    }
-}
-
-/// The leader observes and reconciles; every other replica routes by what the leader stored.
-async fn reconcile_deployments(
-    deployments: DeploymentsServiceImpl,
-    gateway: Gateway,
-    store: Store,
-    leadership: Leadership,
-    wake: crate::changes::Wake,
-    mut failing: Failing,
-) {
-    let mut tick = tokio::time::interval(Duration::from_secs(2));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut last = Vec::new();
-    let mut ticks = 0u64;
-    loop {
-        tokio::select! {
-            _ = tick.tick() => ticks += 1,
-            _ = wake.deployments.notified() => {}
-        }
-        // A backstop for a lost NOTIFY from another replica: keys are re-read every 10 s too.
-        if ticks.is_multiple_of(5) && store.backend() == crate::store::Backend::Postgres {
-            if let Err(e) = gateway.reload_keys().await {
-                tracing::warn!(error = %e, "reloading API keys");
-            }
-        }
-        if !leadership.is_leader() {
-            publish_routes(&store, &gateway).await;
-            last.clear();
-            continue;
-        }
-        // On failure the gateway keeps routing to what was last seen.
-        if let Some(rows) = failing.outcome(deployments.reconcile().await) {
-            let specs = route_specs(&rows);
-            if specs != last {
-                crate::changes::announce(&store, crate::changes::ROUTES).await;
-                last = specs.clone();
-            }
-            gateway.set_routes(specs);
-        }
     }
 }
 

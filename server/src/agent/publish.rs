@@ -4,7 +4,7 @@
 //! and H-MAS's events panel. Needs `get`/`patch` on pods and pods/status and `create` on events
 //! in its namespace (the `hmas-agent` Role).
 use super::state::{Note, Shared, Stage, Status};
-use crate::hub::deploy::PROGRESS_ANNOTATION;
+use crate::hub::names::PROGRESS_ANNOTATION;
 use app::models::runtime::MODEL_READY_CONDITION;
 use k8s_openapi::api::core::v1::{Event, Pod};
 use kube::api::{Api, Patch, PatchParams, PostParams};

@@ -2,9 +2,9 @@
 //! the members say about them.
 use super::client::KubeClient;
 use super::error::HubError;
-use super::join::MANAGED_BY_LABEL;
 use super::karmada::{PropagationPolicy, ResourceBinding};
-use super::render::{HubObjects, DEPLOYMENT_LABEL, ROLE_LABEL, SERVING_NS};
+use super::names::{DEPLOYMENT_LABEL, MANAGED_BY_LABEL, PROGRESS_ANNOTATION, ROLE_LABEL, SERVING_NS};
+use super::render::HubObjects;
 use app::models::cluster::ClusterEvent;
 use app::models::deployment::{ClusterPlacement, DeploymentPhase, ObservedStatus, ReplicaView};
 use k8s_openapi::api::apps::v1::Deployment;
@@ -12,9 +12,6 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::{Event, PersistentVolumeClaim, Pod, Service};
 use kube::ResourceExt;
 use std::collections::{BTreeMap, BTreeSet};
-
-/// The annotation a model server's pod carries while it fetches its model: percent done.
-pub const PROGRESS_ANNOTATION: &str = "sim.hmas.io/model-progress";
 
 /// Applies everything, the policy last. A Job that already ran is left alone: its template is
 /// immutable, and a finished pre-load need not run again.

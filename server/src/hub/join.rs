@@ -5,6 +5,7 @@ use super::client::KubeClient;
 use super::error::HubError;
 use super::karmada::{Cluster, ClusterSpec, LocalSecretReference, ResourceBinding};
 use super::kubeconfig::MemberAccess;
+use super::names::{KARMADA_NS, MANAGED_BY_LABEL, SERVING_NS, ZONE_CLASS_LABEL};
 use app::models::cluster::{ClusterCondition, ClusterEvent, NodeInfo, ZoneClass};
 use k8s_openapi::api::core::v1::{Event, Namespace, Node, Secret, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, ClusterRoleBinding, PolicyRule, RoleRef, Subject};
@@ -13,10 +14,6 @@ use kube::api::ObjectMeta;
 use kube::ResourceExt;
 use std::collections::BTreeMap;
 use std::time::Duration;
-
-pub const KARMADA_NS: &str = "karmada-cluster";
-pub const ZONE_CLASS_LABEL: &str = "hmas.io/zone-class";
-pub const MANAGED_BY_LABEL: &str = "app.kubernetes.io/managed-by";
 
 fn meta(name: &str, ns: Option<&str>) -> ObjectMeta {
     ObjectMeta {
@@ -210,7 +207,7 @@ pub async fn member_leftovers(member: &KubeClient) -> Vec<String> {
     use k8s_openapi::api::apps::v1::Deployment;
     use k8s_openapi::api::batch::v1::Job;
     use k8s_openapi::api::core::v1::{PersistentVolumeClaim, Service};
-    let ns = super::render::SERVING_NS;
+    let ns = SERVING_NS;
     let managed = Some("karmada.io/managed=true");
     let mut left = Vec::new();
     let read = async {

@@ -4,9 +4,12 @@
 pub mod client;
 pub mod deploy;
 pub mod error;
+pub mod held;
+pub mod hub_policies;
 pub mod join;
 pub mod karmada;
 pub mod kubeconfig;
+pub mod names;
 pub mod policy;
 pub mod render;
 pub mod status;

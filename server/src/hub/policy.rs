@@ -1,7 +1,6 @@
 //! H-MAS policies in Karmada's terms, as pure functions: a placement plan with its strategy and
 //! failover policy becomes a PropagationPolicy's placement and failover; a resource profile
 //! becomes one OverridePolicy that every Deployment labelled with it picks up.
-use super::join::MANAGED_BY_LABEL;
 use super::karmada::{
     ApplicationFailoverBehavior, ClusterAffinity, ClusterFailoverBehavior, ClusterPreferences, ClusterTaint,
     ClusterTaintPolicy, ClusterTaintPolicySpec, ClusterToleration, DecisionConditions, FailoverBehavior,
@@ -9,7 +8,10 @@ use super::karmada::{
     ReplicaSchedulingStrategy, ResourceBinding, ResourceSelector, RuleWithCluster, SpreadConstraint,
     StaticClusterWeight, WorkloadRebalancer, WorkloadRebalancerSpec,
 };
-use super::render::{ROLE_LABEL, SERVING_NS};
+use super::names::{
+    GPU_PRODUCT_LABEL, MANAGED_BY_LABEL, NOT_READY_TAINT, NUMA_ALIGNED_ANNOTATION, PROFILE_LABEL, ROLE_LABEL,
+    SERVING_NS,
+};
 use app::models::cluster::ZoneClass;
 use app::models::policy::{
     FailoverPolicy, PlacementPlan, PlacementStrategy, PurgeMode, QosClass, ReplicaMode, ResourceProfile, Scheduler,
@@ -18,14 +20,6 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelector;
 use kube::api::ObjectMeta;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet};
-
-/// On a Deployment: the resource profile whose OverridePolicy shapes its pods.
-pub const PROFILE_LABEL: &str = "hmas.io/resource-profile";
-/// On a PropagationPolicy: the strategy and failover policy it was rendered from.
-pub const STRATEGY_LABEL: &str = "hmas.io/placement-strategy";
-pub const FAILOVER_LABEL: &str = "hmas.io/failover-policy";
-pub const NOT_READY_TAINT: &str = "cluster.karmada.io/not-ready";
-pub const GPU_PRODUCT_LABEL: &str = "nvidia.com/gpu.product";
 
 /// The OverridePolicy that carries a profile.
 pub fn profile_object_name(profile: &str) -> String {
@@ -450,7 +444,7 @@ pub fn overriders(p: &ResourceProfile, gpu_products: &[String]) -> Vec<Plaintext
                 r#"{"numaTopologyPolicy":"SingleNUMANode"}"#,
             )),
             Scheduler::Volcano => out.push(pod_annotation("volcano.sh/numa-topology-policy", "single-numa-node")),
-            Scheduler::Default => out.push(pod_annotation("hmas.io/numa-aligned", "true")),
+            Scheduler::Default => out.push(pod_annotation(NUMA_ALIGNED_ANNOTATION, "true")),
         }
     }
     if p.gang {

@@ -1,11 +1,14 @@
 //! A deployment's hub objects, as pure functions of what the operator asked for: the model server
 //! Deployment, its Service (a NodePort on each member), the PropagationPolicy that places both, the model cache
 //! volume with its own policy, and the optional pre-load Job.
-use super::join::MANAGED_BY_LABEL;
 use super::karmada::{
     ClusterAffinity, Placement, PropagationPolicy, PropagationPolicySpec, ReplicaSchedulingStrategy, ResourceSelector,
 };
-use super::policy::{self, FAILOVER_LABEL, PROFILE_LABEL, STRATEGY_LABEL};
+use super::names::{
+    CONTAINER, DEPLOYMENT_LABEL, FAILOVER_LABEL, MANAGED_BY_LABEL, MODEL_ANNOTATION, PROFILE_LABEL, ROLE_LABEL,
+    RUNTIME_LABEL, SERVING_NS, STRATEGY_LABEL,
+};
+use super::policy;
 use app::models::deployment::DeploySpec;
 use app::models::policy::{FailoverPolicy, PlacementPlan, PlacementStrategy};
 use app::models::runtime::{
@@ -27,14 +30,6 @@ use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::ObjectMeta;
 use sha2::Digest;
 use std::collections::BTreeMap;
-
-/// The hub namespace every deployment's objects live in.
-pub const SERVING_NS: &str = "hmas-serving";
-pub const DEPLOYMENT_LABEL: &str = "hmas.io/deployment";
-pub const ROLE_LABEL: &str = "hmas.io/role";
-pub const RUNTIME_LABEL: &str = "hmas.io/runtime";
-pub const MODEL_ANNOTATION: &str = "hmas.io/model";
-pub const CONTAINER: &str = "model-server";
 
 /// Everything one deployment puts in the hub, in the order it is applied: the policy last, so
 /// nothing propagates until every object it selects is in place.
@@ -161,6 +156,7 @@ fn agent_security() -> (PodSecurityContext, SecurityContext) {
 }
 
 /// What rendering needs besides the spec.
+#[derive(Clone, Copy)]
 pub struct RenderInput<'a> {
     pub name: &'a str,
     pub spec: &'a DeploySpec,

@@ -24,3 +24,21 @@ pub fn cluster_health(c: &Cluster) -> ClusterHealth {
         gpus_allocated: quantity_count(resources.allocated.get("nvidia.com/gpu")),
     }
 }
+
+/// A Cluster as the hub reports it.
+pub struct HubCluster {
+    pub health: ClusterHealth,
+    pub conditions: Vec<app::models::cluster::ClusterCondition>,
+}
+
+/// Every Cluster the hub has, by name.
+pub async fn clusters(
+    hub: &super::KubeClient,
+) -> Result<std::collections::BTreeMap<String, HubCluster>, super::HubError> {
+    Ok(hub
+        .list::<Cluster>(None, None)
+        .await?
+        .iter()
+        .map(|c| (c.name_any(), HubCluster { health: cluster_health(c), conditions: super::join::conditions(c) }))
+        .collect())
+}

@@ -1,12 +1,11 @@
 use crate::auth::token::new_id;
 use crate::hub::join::{self, HubRegistration};
-use crate::hub::karmada::Cluster;
 use crate::hub::kubeconfig::{self, MemberAccess};
-use crate::hub::status::cluster_health;
+use crate::hub::status::{self, HubCluster};
 use crate::hub::{HubError, KubeClient};
+use crate::members::{Members, LIVE_READ};
 use crate::secrets::Sealer;
 use crate::services::deployments::DeploymentsServiceImpl;
-use crate::services::members::{Members, LIVE_READ};
 use crate::store::{now_ms, ClusterRecord, ClusterState, ClusterStore, Store};
 use app::error::{AppError, ErrorCode};
 use app::models::cluster::{
@@ -17,7 +16,6 @@ use app::models::user::SessionUser;
 use app::models::validate::shown;
 use app::services::ClustersService;
 use async_trait::async_trait;
-use kube::ResourceExt;
 use std::collections::BTreeMap;
 
 #[derive(Clone)]
@@ -106,63 +104,12 @@ impl ClustersServiceImpl {
     }
 
     /// Hub state for every cluster, or why it could not be read.
-    async fn hub_state(&self) -> (BTreeMap<String, Cluster>, BTreeMap<String, Vec<String>>, Option<String>) {
-        let clusters = self.hub.list::<Cluster>(None, None).await;
-        let workloads = join::workloads_by_cluster(&self.hub).await;
+    async fn hub_state(&self) -> (BTreeMap<String, HubCluster>, BTreeMap<String, Vec<String>>, Option<String>) {
+        let (clusters, workloads) = tokio::join!(status::clusters(&self.hub), join::workloads_by_cluster(&self.hub));
         match (clusters, workloads) {
-            (Ok(cs), Ok(ws)) => (cs.into_iter().map(|c| (c.name_any(), c)).collect(), ws, None),
+            (Ok(cs), Ok(ws)) => (cs, ws, None),
             (Err(e), _) | (_, Err(e)) => (BTreeMap::new(), BTreeMap::new(), Some(e.to_string())),
         }
-    }
-
-    /// At start: a registration the process did not live to finish is marked failed (what it made
-    /// is undone on the next registration or release), so it never shows as healthy.
-    pub async fn recover(&self) -> Result<(), AppError> {
-        for r in self.store.list_clusters().await?.into_iter().filter(|r| r.state == ClusterState::Registering) {
-            self.store
-                .set_cluster_state(
-                    &r.name,
-                    ClusterState::Failed,
-                    "interrupted by a restart of H-MAS; register again",
-                    now_ms(),
-                )
-                .await?;
-            tracing::warn!(cluster = %r.name, "registration was interrupted; marked failed");
-        }
-        Ok(())
-    }
-
-    /// Drives the hub toward the database: a registered cluster missing from the hub (a hub that
-    /// lost its state, an object deleted by hand) is joined again with the stored credentials.
-    pub async fn reconcile(&self) -> Result<(), AppError> {
-        let clusters = self.hub.list::<Cluster>(None, None).await.map_err(AppError::from)?;
-        for r in self.store.list_clusters().await?.into_iter().filter(|r| r.state == ClusterState::Registered) {
-            if clusters.iter().any(|c| c.name_any() == r.name) {
-                continue;
-            }
-            let access = self.members.access_of(&r)?;
-            let joined = async {
-                let member = join::member_client(&r.name, &access).await?;
-                let token = join::provision_member(&member, &r.name).await?;
-                let reg = HubRegistration {
-                    name: &r.name,
-                    server: &access.server,
-                    ca_pem: &access.ca_pem,
-                    token: &token,
-                    zone_class: r.zone_class,
-                    region: &r.region,
-                    zone: &r.zone,
-                };
-                join::register_in_hub(&self.hub, &reg).await
-            };
-            match joined.await {
-                Ok(()) => tracing::info!(cluster = %r.name, "cluster was missing from the hub; joined again"),
-                Err(e) => {
-                    tracing::warn!(cluster = %r.name, error = %e, "cluster is missing from the hub and could not be joined again")
-                }
-            }
-        }
-        Ok(())
     }
 
     async fn fail(&self, name: &str, member: &KubeClient, err: AppError) -> AppError {
@@ -287,7 +234,7 @@ impl ClustersService for ClustersServiceImpl {
         }
         self.store.set_cluster_state(&input.name, ClusterState::Registered, "", now_ms()).await?;
         tracing::info!(by = %actor.username, cluster = %input.name, server = %access.server, "cluster registered");
-        let health = self.hub.get::<Cluster>(None, &input.name).await.ok().flatten().map(|c| cluster_health(&c));
+        let health = status::clusters(&self.hub).await.ok().and_then(|mut c| c.remove(&input.name)).map(|c| c.health);
         let record = ClusterRecord { state: ClusterState::Registered, ..record };
         Ok(self.view(&record, health.as_ref(), None, 0))
     }
@@ -299,9 +246,9 @@ impl ClustersService for ClustersServiceImpl {
         Ok(rows
             .iter()
             .map(|r| {
-                let health = clusters.get(&r.name).map(cluster_health);
+                let health = clusters.get(&r.name).map(|c| &c.health);
                 let n = deployments.get(&r.name).map(|w| w.len()).unwrap_or(0) as i64;
-                self.view(r, health.as_ref(), hub_error.as_deref(), n)
+                self.view(r, health, hub_error.as_deref(), n)
             })
             .collect())
     }
@@ -316,8 +263,7 @@ impl ClustersService for ClustersServiceImpl {
         let hub_cluster = clusters.get(name);
         let list = workloads.get(name).cloned().unwrap_or_default();
         let deployments = DeploymentsServiceImpl::per_cluster(&self.store).await?.remove(name).unwrap_or_default();
-        let view =
-            self.view(&r, hub_cluster.map(cluster_health).as_ref(), hub_error.as_deref(), deployments.len() as i64);
+        let view = self.view(&r, hub_cluster.map(|c| &c.health), hub_error.as_deref(), deployments.len() as i64);
         // Live from the member when it answers, else what was read at registration. A member
         // known to be down is not asked (the observer tells when it answers again), and a slow
         // one gets a few seconds: the page must not hang on it.
@@ -332,7 +278,7 @@ impl ClustersService for ClustersServiceImpl {
         Ok(ClusterDetail {
             cluster: view,
             nodes,
-            conditions: hub_cluster.map(join::conditions).unwrap_or_default(),
+            conditions: hub_cluster.map(|c| c.conditions.clone()).unwrap_or_default(),
             events,
             workloads: list,
         })

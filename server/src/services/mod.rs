@@ -1,8 +1,8 @@
-//! Where H-MAS's rules meet the store (and, later, the hub). Implements `app::services`.
+//! Where H-MAS's rules meet the store: requests validated, rows written, changes handed to the
+//! reconcilers (`crate::reconcile`). Implements `app::services`.
 pub mod clusters;
 pub mod deployments;
 pub mod errors;
 pub mod gateway;
-pub mod members;
 pub mod policies;
 pub mod users;
