@@ -21,7 +21,7 @@
 # The browser bundle needs Node for wasm-opt. The binary is built against Ubuntu 22.04's glibc
 # (2.35), the oldest among the runtimes' bases, so the same file runs in every image.
 FROM rust:1.95-bookworm AS site
-RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm && rm -rf /var/lib/apt/lists/* \
+RUN apt-get update && apt-get install -y --no-install-recommends nodejs npm brotli && rm -rf /var/lib/apt/lists/* \
  && rustup target add wasm32-unknown-unknown
 WORKDIR /src
 COPY tools/package.json tools/package-lock.json tools/

@@ -20,8 +20,11 @@ export async function startHmas({ env = {} } = {}) {
   const child = spawn(bin, ['serve', '--addr', '127.0.0.1:0', '--data-dir', join(dataDir, 'data'),
     '--site-root', process.env.HMAS_SITE_ROOT || join(root, 'target', 'site')], {
     env: { ...process.env, HMAS_ADMIN_PASSWORD: ADMIN_PASSWORD, HMAS_LOG: 'warn,kube_client::client::builder=off', ...env },
-    stdio: ['ignore', 'pipe', 'inherit'],
+    stdio: ['ignore', 'pipe', 'pipe'],
   });
+  // Kept for tests that check what the server said (a panic is a fault even when the page recovers).
+  const log = [];
+  createInterface({ input: child.stderr }).on('line', (line) => { log.push(line); process.stderr.write(`${line}\n`); });
   const base = await new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('hmas did not start in 30 s')), 30_000);
     child.on('exit', (code) => reject(new Error(`hmas exited with ${code}`)));
@@ -33,6 +36,7 @@ export async function startHmas({ env = {} } = {}) {
   return {
     base,
     dataDir: join(dataDir, 'data'),
+    log,
     async stop() {
       child.kill('SIGTERM');
       await new Promise((r) => (child.exitCode !== null ? r() : child.on('exit', r)));

@@ -88,7 +88,7 @@ pub async fn run(settings: Settings) -> Result<(), String> {
         tokio::net::TcpListener::bind(settings.addr).await.map_err(|e| format!("addr {}: {e}", settings.addr))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     let leptos_options = LeptosOptions::builder()
-        .output_name("hmas")
+        .output_name(crate::http::assets::bundle_name(&settings.site_root))
         .site_root(settings.site_root.to_string_lossy().to_string())
         .site_pkg_dir("pkg")
         .site_addr(addr)

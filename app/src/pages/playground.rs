@@ -9,6 +9,7 @@ use crate::models::apikey::ChatModel;
 use leptos::ev::KeyboardEvent;
 use leptos::prelude::*;
 use leptos_meta::Title;
+use send_wrapper::SendWrapper;
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -85,6 +86,9 @@ pub fn parse_event(event: &str) -> Vec<Piece> {
     out
 }
 
+/// Cancels the answer being streamed (browser-only: it holds the fetch's AbortController).
+type Stop = SendWrapper<Box<dyn Fn()>>;
+
 #[component]
 pub fn PlaygroundPage() -> impl IntoView {
     let tick = use_tick(Duration::from_secs(10));
@@ -122,14 +126,16 @@ fn Chat(models: Vec<ChatModel>) -> impl IntoView {
     let turns = RwSignal::new(Vec::<Turn>::new());
     let draft = RwSignal::new(String::new());
     let busy = RwSignal::new(false);
-    let stop = StoredValue::new_local(None::<Box<dyn Fn()>>);
+    // Thread-bound values exist only in the browser: the server renders this page on any worker
+    // thread and drops it on another, which local storage would refuse with a panic.
+    let stop = StoredValue::new(None::<Stop>);
     let models = StoredValue::new(models);
     let model_of = move |d: &str| models.with_value(|m| m.iter().find(|x| x.deployment == d).cloned());
     let ready = Signal::derive(move || model_of(&selected.get()).is_some_and(|m| m.ready));
 
     // Turns belong to the conversation, not to whatever button sent them: a Send button re-rendered
     // while busy would otherwise take the new answer's signals with it.
-    let owner = StoredValue::new_local(Owner::current().expect("an owner"));
+    let owner = StoredValue::new(Owner::current().expect("an owner"));
     let send = move || {
         let owner = owner.get_value();
         let text = draft.get_untracked().trim().to_string();
@@ -216,7 +222,7 @@ fn Chat(models: Vec<ChatModel>) -> impl IntoView {
                         bind:value=draft on:keydown=on_key data-testid="prompt"></textarea>
                     {move || if busy.get() {
                         view! { <button class="button danger" type="button" data-testid="stop"
-                            on:click=move |_| stop.with_value(|s| if let Some(f) = s { f() })>"Stop"</button> }.into_any()
+                            on:click=move |_| stop.with_value(|s| if let Some(f) = s { (f.as_ref())() })>"Stop"</button> }.into_any()
                     } else {
                         view! { <button class="button primary" type="button" data-testid="send"
                             disabled=move || !ready.get() || draft.with(|d| d.trim().is_empty())
@@ -266,24 +272,17 @@ fn Message(turn: Turn) -> impl IntoView {
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn start_stream(_: String, _: String, _: Turn, _: RwSignal<bool>, _: StoredValue<Option<Box<dyn Fn()>>, LocalStorage>) {
-}
+fn start_stream(_: String, _: String, _: Turn, _: RwSignal<bool>, _: StoredValue<Option<Stop>>) {}
 
 #[cfg(feature = "hydrate")]
-fn start_stream(
-    url: String,
-    body: String,
-    answer: Turn,
-    busy: RwSignal<bool>,
-    stop: StoredValue<Option<Box<dyn Fn()>>, LocalStorage>,
-) {
+fn start_stream(url: String, body: String, answer: Turn, busy: RwSignal<bool>, stop: StoredValue<Option<Stop>>) {
     let Ok(controller) = web_sys::AbortController::new() else {
         answer.meta.update(|m| m.state = State::Failed("this browser cannot cancel requests".into()));
         busy.set(false);
         return;
     };
     let signal = controller.signal();
-    stop.set_value(Some(Box::new(move || controller.abort())));
+    stop.set_value(Some(SendWrapper::new(Box::new(move || controller.abort()))));
     leptos::task::spawn_local(async move {
         let now = || window().performance().map(|p| p.now()).unwrap_or(0.0);
         let started = now();

@@ -1,6 +1,8 @@
 //! The router: health, metrics, server fns under /api, the SSR dashboard and static files, and
 //! the middleware every dashboard request passes (outermost first): trace → request id → auth →
-//! metrics. The inference gateway (`/v1`, `/api/inference`) is merged beside them, not behind.
+//! metrics → compression → page ETags. The bundle under `/pkg` and the inference gateway (`/v1`,
+//! `/api/inference`) are merged beside them, not behind.
+pub mod assets;
 pub mod client_addr;
 pub mod errors;
 pub mod listen;
@@ -24,6 +26,7 @@ use axum::Router;
 use http::{header, HeaderValue, StatusCode};
 use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
+use tower_http::compression::CompressionLayer;
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::trace::TraceLayer;
@@ -52,6 +55,7 @@ pub fn router(state: AppState) -> Router {
     // The gateway answers before any of the dashboard's layers: it authenticates by key itself,
     // and its latency budget has no room for them.
     let gateway = state.gateway.router();
+    let bundle = assets::router(std::path::Path::new(&*state.leptos_options.site_root));
 
     let dashboard = Router::new()
         .route("/healthz", get(|| async { "ok" }))
@@ -62,10 +66,12 @@ pub fn router(state: AppState) -> Router {
         .route("/api/{*rest}", any(no_such_endpoint))
         .leptos_routes_with_context(&state, routes, context.clone(), move || shell(options.clone()))
         .fallback(leptos_axum::file_and_error_handler_with_context::<AppState, _>(context, shell))
+        .layer(from_fn(assets::page_etag))
         .layer(from_fn(errors::server_fn_status))
         .layer(from_fn(errors::body_limit))
         // Bodies without a declared length are cut off here instead.
         .layer(RequestBodyLimitLayer::new(16 << 20))
+        .layer(CompressionLayer::new().gzip(true))
         .layer(from_fn_with_state(state.metrics.clone(), metrics::track))
         .layer(from_fn_with_state(state.origin.clone(), origin::guard))
         .layer(from_fn_with_state(state.auth.clone(), require_session))
@@ -73,7 +79,7 @@ pub fn router(state: AppState) -> Router {
         .layer(TraceLayer::new_for_http().make_span_with(request_id::span))
         .layer(SetRequestIdLayer::x_request_id(request_id::MakeId))
         .with_state(state);
-    security_headers(Router::new().merge(gateway).merge(dashboard))
+    security_headers(Router::new().merge(gateway).merge(bundle).merge(dashboard))
 }
 
 /// Headers every answer carries: no framing (clickjacking), no type sniffing, no referrer to
