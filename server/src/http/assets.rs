@@ -23,12 +23,16 @@ const ETAG_MAX: usize = 4 << 20;
 pub fn bundle_name(site_root: &Path) -> String {
     let recorded = std::fs::read_to_string(site_root.join("pkg").join("build")).unwrap_or_default();
     let name = recorded.trim();
-    let hashed = name.strip_prefix("hmas.").is_some_and(|h| !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit()));
-    if hashed {
+    if is_bundle(name) {
         name.to_string()
     } else {
         PLAIN.to_string()
     }
+}
+
+/// `hmas.` and the 16 hex digits of the content hash `scripts/build-site` gives the bundle.
+fn is_bundle(name: &str) -> bool {
+    name.strip_prefix("hmas.").is_some_and(|h| h.len() == 16 && h.bytes().all(|b| b.is_ascii_hexdigit()))
 }
 
 /// `/pkg/*`: brotli or gzip as the browser accepts, immutable when the name carries the hash.
