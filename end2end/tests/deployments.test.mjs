@@ -18,13 +18,18 @@ async function registerByApi(page, member) {
   assert.equal(r.status(), 200, await r.text());
 }
 
-/// Copies the curl example with its button, runs it, and returns the model's answer.
+/// Copies the curl example with its button, runs it with a new API key, and returns the model's answer.
 async function copyAndRunCurl(page) {
   await page.click('[data-testid=endpoint] button:has-text("Copy")');
   await page.waitForSelector('[data-testid=endpoint] button:has-text("Copied")');
   const curl = await page.evaluate(() => navigator.clipboard.readText());
-  assert.match(curl, /^curl -s http:\/\/127\.0\.0\.1:\d+\/v1\/chat\/completions/);
-  const out = execFileSync('sh', ['-c', curl], { encoding: 'utf8', timeout: 30_000 });
+  // The gateway's address with a key, never the member's NodePort.
+  assert.match(curl, new RegExp(`^curl -s ${hmas.base}/v1/chat/completions`));
+  assert.match(curl, /Authorization: Bearer \$HMAS_API_KEY/);
+  const r = await page.request.post('/api/keys/create', { data: { input: { name: `curl-${Date.now()}` } } });
+  assert.equal(r.status(), 200, await r.text());
+  const { secret } = await r.json();
+  const out = execFileSync('sh', ['-c', curl], { encoding: 'utf8', timeout: 30_000, env: { ...process.env, HMAS_API_KEY: secret } });
   return JSON.parse(out).choices[0].message.content;
 }
 

@@ -45,14 +45,14 @@ export async function startHmas({ env = {} } = {}) {
   };
 }
 
-export async function launchBrowser() {
+export async function launchBrowser({ args = [] } = {}) {
   mkdirSync(artifacts, { recursive: true });
   const userDataDir = mkdtempSync(join(tmpdir(), 'hmas-chromium-'));
   const browser = await chromium.launch({
     executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
     headless: true,
     args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
-      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage'],
+      '--disable-component-update', '--disable-sync', '--disable-dev-shm-usage', ...args],
   });
   return {
     browser,

@@ -7,6 +7,7 @@ pub mod feedback;
 pub mod form;
 pub mod gpu;
 pub mod layout;
+pub mod origin;
 pub mod poll;
 pub mod route;
 pub mod time;

@@ -400,9 +400,11 @@ pub struct DeployOptions {
 }
 
 /// A curl command that asks the model something through its endpoint.
-pub fn curl_example(endpoint: &str, openai_base: &str, model: &str) -> String {
+/// A call through the gateway (key, limits, usage), never to a member's port: that one has no key
+/// and moves when the workload does.
+pub fn curl_example(origin: &str, model: &str) -> String {
     format!(
-        "curl -s {endpoint}{openai_base}/chat/completions \\\n  -H 'Content-Type: application/json' \\\n  -d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Say hello\"}}]}}'"
+        "curl -s {origin}/v1/chat/completions \\\n  -H \"Authorization: Bearer $HMAS_API_KEY\" \\\n  -H 'Content-Type: application/json' \\\n  -d '{{\"model\": \"{model}\", \"messages\": [{{\"role\": \"user\", \"content\": \"Say hello\"}}]}}'"
     )
 }
 

@@ -110,14 +110,25 @@ fn Detail(
         })}
         <div class="detail-grid">
             <section class="card" data-testid="endpoint">
-                <h2 class="card-title">"Endpoint"</h2>
+                <h2 class="card-title">"Call it"</h2>
                 {match endpoint {
-                    Some(e) => {
-                        let curl = curl_example(&e, &d.openai_base, &v.model);
+                    Some(_) => {
+                        let origin = crate::components::origin::page_origin();
+                        let model = StoredValue::new(v.model.clone());
+                        let member = v.endpoints.clone();
+                        let base = d.openai_base.clone();
                         view! {
-                            <p class="muted small">"The model server's OpenAI-compatible API, on the cluster's NodePort:"</p>
-                            {v.endpoints.iter().map(|e| view! { <p><code data-testid="endpoint-url">{format!("{e}{}", d.openai_base)}</code></p> }).collect_view()}
-                            <CopyBlock text=curl label="Copy the curl example" testid="curl"/>
+                            <p class="muted small">"Through the H-MAS gateway, with an API key (its limits and usage apply). The model is "
+                                <code>{v.model.clone()}</code>"; "<code>{v.name.clone()}</code>" reaches this deployment only."</p>
+                            <p><code data-testid="endpoint-url">{move || format!("{}/v1", origin.get())}</code></p>
+                            {move || view! { <CopyBlock text=curl_example(&origin.get(), &model.get_value()) label="Copy the curl example" testid="curl"/> }}
+                            <p class="small"><a href="/keys">"Create an API key"</a>" · "<a href="/playground">"Try it in the playground"</a></p>
+                            <Show when=move || may_change.get()>
+                                <details class="member-endpoints">
+                                    <summary class="small">"Member endpoints (no key, no limits: for debugging)"</summary>
+                                    {member.iter().map(|e| view! { <p><code class="small" data-testid="member-endpoint">{format!("{e}{base}")}</code></p> }).collect_view()}
+                                </details>
+                            </Show>
                         }.into_any()
                     }
                     None => view! { <p class="muted">"Appears when a replica is ready."</p> }.into_any(),
@@ -165,7 +176,7 @@ fn Detail(
                                     <tr class="group-row">
                                         <td class="cell-main">{p.cluster.clone()}</td>
                                         <td colspan="2">{format!("{} / {} ready", p.ready, p.desired)}</td>
-                                        <td colspan="3">{p.endpoint.clone().map(|e| view! { <code class="small">{e}</code> })}<span class="muted small">{p.message.clone()}</span></td>
+                                        <td colspan="3">{p.endpoint.clone().filter(|_| may_change.get_untracked()).map(|e| view! { <code class="small">{e}</code> })}<span class="muted small">{p.message.clone()}</span></td>
                                     </tr>
                                 };
                                 let rows = reps.into_iter().map(|r| view! {

@@ -78,13 +78,7 @@ pub fn KeysPage() -> impl IntoView {
 
 #[component]
 fn QuickStart() -> impl IntoView {
-    // The origin is the browser's; the server renders a placeholder that hydration replaces.
-    let origin = RwSignal::new("https://<this host>".to_string());
-    Effect::new(move |_| {
-        if let Ok(o) = window().location().origin() {
-            origin.set(o);
-        }
-    });
+    let origin = crate::components::origin::page_origin();
     view! {
         <section class="card quickstart">
             <h2 class="card-title">"Quick start"</h2>
@@ -92,7 +86,7 @@ fn QuickStart() -> impl IntoView {
                 " — the model is the deployed model's id (or the deployment's name)."</p>
             {move || {
                 let text = format!(
-                    "from openai import OpenAI\nclient = OpenAI(base_url=\"{}/v1\", api_key=\"$HMAS_API_KEY\")\nclient.chat.completions.create(model=\"llama3.2:1b\", messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}])",
+                    "import os\nfrom openai import OpenAI\n\n# The key is read from the environment: export HMAS_API_KEY=hmas-...\nclient = OpenAI(base_url=\"{}/v1\", api_key=os.environ[\"HMAS_API_KEY\"])\nclient.chat.completions.create(model=\"llama3.2:1b\", messages=[{{\"role\": \"user\", \"content\": \"Hello\"}}])",
                     origin.get()
                 );
                 view! { <CopyBlock text label="Copy the Python example"/> }
@@ -375,7 +369,7 @@ fn NewKeyDialog(open: RwSignal<bool>, action: ServerAction<CreateKey>) -> impl I
     let scope_error = Signal::derive(move || error.get().and_then(|e| e.field_error("scope")));
 
     view! {
-        <Dialog title="New API key" open>
+        <Dialog title="New API key" open held=Signal::derive(move || created.get().is_some())>
             <Show
                 when=move || created.get().is_some()
                 fallback=move || view! {

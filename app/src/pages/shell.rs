@@ -35,7 +35,8 @@ pub fn Shell() -> impl IntoView {
 
     view! {
         <div class="layout" class:nav-open=move || nav_open.get()>
-            <aside class="sidebar">
+            <a class="skip-link" href="#main" on:click=skip_to_main>"Skip to content"</a>
+            <aside class="sidebar" id="sidebar">
                 <a class="brand" href="/">
                     <span class="brand-mark" aria-hidden="true">"H"</span>
                     <span>"H-MAS"</span>
@@ -65,6 +66,8 @@ pub fn Shell() -> impl IntoView {
                         class="icon-button menu-button"
                         type="button"
                         aria-label="Menu"
+                        aria-controls="sidebar"
+                        aria-expanded=move || if nav_open.get() { "true" } else { "false" }
                         on:click=move |_| nav_open.update(|o| *o = !*o)
                     >
                         "☰"
@@ -72,13 +75,25 @@ pub fn Shell() -> impl IntoView {
                     <div class="topbar-spacer"></div>
                     <UserMenu/>
                 </header>
-                <main class="content" id="main">
+                <main class="content" id="main" tabindex="-1">
                     <Guard>
                         <Outlet/>
                     </Guard>
                 </main>
             </div>
         </div>
+    }
+}
+
+/// Focus, not only scroll, moves to the page: the next Tab is inside it.
+fn skip_to_main(ev: leptos::ev::MouseEvent) {
+    ev.prevent_default();
+    #[cfg(feature = "hydrate")]
+    {
+        use leptos::wasm_bindgen::JsCast;
+        if let Some(m) = document().get_element_by_id("main").and_then(|m| m.dyn_into::<web_sys::HtmlElement>().ok()) {
+            let _ = m.focus();
+        }
     }
 }
 

@@ -133,7 +133,7 @@ fn NewTokenDialog(open: RwSignal<bool>, action: ServerAction<CreateToken>, my_ro
             .collect::<Vec<_>>()
     });
     view! {
-        <Dialog title="New access token" open>
+        <Dialog title="New access token" open held=Signal::derive(move || created.get().is_some())>
             <Show
                 when=move || created.get().is_some()
                 fallback=move || view! {
